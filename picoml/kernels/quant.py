@@ -1,0 +1,116 @@
+"""The one requantization arithmetic, exactly as TFLM's reference kernels do it.
+
+TFLM (without ``TFLITE_SINGLE_ROUNDING``) scales an int32 accumulator by a real multiplier
+``M = q * 2**shift`` (``q`` a Q31 int32) with gemmlowp's *double rounding*: a saturating
+rounding doubling high multiply, then a rounding right shift whose ties go away from zero.
+int16 activations (int64 accumulators) use a second, single-rounding form on a 16-bit
+reduced multiplier. All arrays here are int64 holding int32 values; C has a same-named twin
+in ``codegen/c/requant.h``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Union
+
+import numpy as np
+
+IntArray = Union[np.ndarray, int]
+INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767), "int32": (INT32_MIN, INT32_MAX)}
+
+
+def round_half_away(x: float) -> int:
+    """C's ``std::round``: ties go away from zero (Python's ``round`` goes to even)."""
+    return int(math.floor(x + 0.5)) if x >= 0 else -int(math.floor(-x + 0.5))
+
+
+def quantize_multiplier(real: float) -> tuple[int, int]:
+    """Q31 multiplier and power-of-two shift with ``real == q * 2**(shift-31)`` (TFLM's
+    ``QuantizeMultiplier``): frexp, round half away from zero, and flush below 2**-31 to 0."""
+    if real == 0.0:
+        return 0, 0
+    frac, shift = math.frexp(real)
+    q = round_half_away(frac * (1 << 31))
+    if q == 1 << 31:
+        q //= 2
+        shift += 1
+    if shift < -31:
+        return 0, 0
+    return q, shift
+
+
+def quantize_multipliers(reals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel :func:`quantize_multiplier`; ``reals`` must already be float64 products."""
+    pairs = [quantize_multiplier(float(r)) for r in np.asarray(reals, np.float64).ravel()]
+    return (np.array([p[0] for p in pairs], np.int64), np.array([p[1] for p in pairs], np.int64))
+
+
+def wrap_int32(x: np.ndarray) -> np.ndarray:
+    """Two's-complement wrap to int32 range (what a C int32 multiply does on every target)."""
+    return ((np.asarray(x, np.int64) + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+
+
+def saturating_rounding_doubling_high_mul(a: IntArray, b: IntArray) -> np.ndarray:
+    """gemmlowp ``SaturatingRoundingDoublingHighMul`` on int32 values held in int64."""
+    a = np.asarray(a, np.int64)
+    b = np.asarray(b, np.int64)
+    ab = a * b
+    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    s = ab + nudge
+    q = np.where(s >= 0, s >> 31, -((-s) >> 31))  # C++ integer division truncates toward zero
+    return np.where((a == INT32_MIN) & (b == INT32_MIN), INT32_MAX, q)
+
+
+def rounding_divide_by_pot(x: IntArray, exponent: IntArray) -> np.ndarray:
+    """gemmlowp ``RoundingDivideByPOT``: arithmetic shift right, ties away from zero."""
+    x = np.asarray(x, np.int64)
+    e = np.asarray(exponent, np.int64)
+    mask = (np.int64(1) << e) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> e) + (remainder > threshold)
+
+
+def multiply_by_quantized_multiplier(x: IntArray, multiplier: IntArray, shift: IntArray) -> np.ndarray:
+    """TFLM ``MultiplyByQuantizedMultiplier(int32 x, int32 q, int shift)`` (double rounding)."""
+    shift = np.asarray(shift, np.int64)
+    left = np.maximum(shift, 0)
+    right = np.maximum(-shift, 0)
+    shifted = wrap_int32(np.asarray(x, np.int64) << left)
+    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, multiplier), right)
+
+
+def multiply_by_quantized_multiplier_int64(x: IntArray, multiplier: IntArray, shift: IntArray) -> np.ndarray:
+    """TFLM ``MultiplyByQuantizedMultiplier(int64 x, int32 q, int shift)`` used by int16x8
+    kernels: the multiplier is reduced to 16 bits and the product rounded once."""
+    q = np.asarray(multiplier, np.int64)
+    reduced = np.where(q < 0x7FFF0000, (q + (1 << 15)) >> 16, 0x7FFF)
+    total = 15 - np.asarray(shift, np.int64)
+    rounding = np.int64(1) << (total - 1)
+    return (np.asarray(x, np.int64) * reduced + rounding) >> total
+
+
+def activation_range(activation: str, dtype: str, scale: float, zero_point: int) -> tuple[int, int]:
+    """Clamp bounds of a fused activation on a quantized output (TFLM
+    ``CalculateActivationRangeQuantized``): the real bounds quantized in float32, rounded
+    half away from zero, intersected with the type's range."""
+    qmin, qmax = RANGES[dtype]
+
+    def q(real: float) -> int:
+        return zero_point + round_half_away(float(np.float32(real) / np.float32(scale)))
+
+    if activation == "NONE":
+        return qmin, qmax
+    if activation == "RELU":
+        return max(qmin, q(0.0)), qmax
+    if activation == "RELU6":
+        return max(qmin, q(0.0)), min(qmax, q(6.0))
+    if activation == "RELU_N1_TO_1":
+        return max(qmin, q(-1.0)), min(qmax, q(1.0))
+    raise ValueError(activation)
+
+
+def activation_range_float(activation: str) -> tuple[float, float]:
+    """Clamp bounds of a fused activation on a float output."""
+    return {"NONE": (-np.inf, np.inf), "RELU": (0.0, np.inf), "RELU6": (0.0, 6.0),
+            "RELU_N1_TO_1": (-1.0, 1.0)}[activation]

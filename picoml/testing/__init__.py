@@ -1,0 +1,1 @@
+"""Helpers for tests and benchmarks: peers (tflite-micro) and real-data locations."""
