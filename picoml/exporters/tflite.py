@@ -86,7 +86,8 @@ class _Writer:
         self.b.StartVector(1, len(raw), alignment)
         self.b.head -= len(raw)
         self.b.Bytes[self.b.head:self.b.head + len(raw)] = raw
-        return self.b.EndVector(len(raw))
+        self.b.vectorNumElems = len(raw)
+        return self.b.EndVector()
 
     # -- tables -------------------------------------------------------------------------
     def build(self) -> bytes:

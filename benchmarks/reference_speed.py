@@ -1,0 +1,66 @@
+"""Reference-interpreter time per inference against tflite-micro's, on the real models.
+
+    .venv/bin/python benchmarks/reference_speed.py [--runs N]
+
+Both run the same inputs in the same process; the table gives medians and the ratio
+(picoml / tflite-micro: below 1 means picoml's NumPy reference is faster).
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+import picoml
+from picoml.interpreter import Interpreter
+from picoml.testing.opmodel import random_input
+from picoml.testing.peers import TflmModel
+from picoml.testing.real import real_path
+
+MODELS = [
+    "tflm/person_detection/person_detect.tflite",
+    "tflm/micro_speech/micro_speech_quantized.tflite",
+    "tflm/hello_world/hello_world_int8.tflite",
+    "mlperf_tiny/kws/kws_ref_model.tflite",
+    "mlperf_tiny/vww/vww_96_int8.tflite",
+    "mlperf_tiny/ic/pretrainedResnet_quant.tflite",
+    "mlperf_tiny/ad/ad01_int8.tflite",
+    "mlperf_tiny/sww/str_ww_ref_model.tflite",
+    "tflm/mobilenet_v2_pytorch/mobilenet_v2_quantized_1x3x224x224.tflite",
+]
+
+
+def median_ms(fn, runs: int) -> float:
+    fn()  # warm up
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1e3)
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--runs", type=int, default=10)
+    args = ap.parse_args()
+    table = Table("model", "MACs", "picoml ref ms", "tflite-micro ms", "ratio", title="reference interpreter speed")
+    rng = np.random.default_rng(0)
+    for rel in MODELS:
+        path = real_path(rel)
+        g = picoml.load_tflite(path)
+        interp = Interpreter(g)
+        tflm = TflmModel(path)
+        x = [random_input(t, rng) for t in g.input_tensors]
+        ours = median_ms(lambda: interp.run(x), args.runs)
+        theirs = median_ms(lambda: tflm.run(x), args.runs)
+        table.add_row(rel.split("/")[-1], f"{interp.macs:,}", f"{ours:.2f}", f"{theirs:.2f}", f"{ours / theirs:.2f}")
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""The ``picoml`` command: inspect, run (and later plan, compile, bench) models.
+
+Errors a user can cause end as one paragraph on stderr and exit code 2; a bug in picoml ends
+as exit code 3 with a request to report it (the traceback only with PICOML_DEBUG=1).
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import sys
+import tempfile
+import traceback
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from picoml.errors import InputError, PicomlError
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except PicomlError as e:
+        print(f"picoml: error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # output piped into `head`
+        return 0
+    except KeyboardInterrupt:
+        print("picoml: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # pragma: no cover - a bug, reported as such
+        if os.environ.get("PICOML_DEBUG"):
+            traceback.print_exc()
+        print(f"picoml: internal error ({type(e).__name__}: {e}). This is a bug in picoml; please "
+              "report it with the command and model (set PICOML_DEBUG=1 for the traceback).", file=sys.stderr)
+        return 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="picoml", description="Deep learning on microcontrollers.")
+    sub = p.add_subparsers(dest="command")
+
+    info = sub.add_parser("info", help="inputs, outputs, ops, parameters and MACs of a model")
+    info.add_argument("model")
+    info.add_argument("--json", action="store_true", help="print one JSON object")
+    info.set_defaults(func=cmd_info)
+
+    run = sub.add_parser("run", help="run a model on .npy inputs")
+    run.add_argument("model")
+    run.add_argument("--input", action="append", default=[], metavar="FILE.npy",
+                     help="one per model input, in order")
+    run.add_argument("--quantize", action="store_true",
+                     help="quantize float inputs with each input's scale and zero point")
+    run.add_argument("--output", metavar="OUT.npz", help="write outputs as output_0, output_1, ...")
+    run.add_argument("--engine", default="ref", choices=["ref"], help="ref: the NumPy reference interpreter")
+    run.set_defaults(func=cmd_run)
+    return p
+
+
+# -- info --------------------------------------------------------------------------------
+def _tensor_json(t: Any) -> dict:
+    scale: Any = None
+    zp: Any = None
+    if t.quant is not None:
+        scale = float(t.quant.scale[0]) if not t.quant.per_channel else [float(s) for s in t.quant.scale]
+        zp = int(t.quant.zero_point[0]) if not t.quant.per_channel else [int(z) for z in t.quant.zero_point]
+    return {"name": t.name, "shape": list(t.shape), "dtype": t.dtype.value, "scale": scale, "zero_point": zp}
+
+
+def model_info(path: str) -> dict:
+    from picoml.frontends.tflite import load_tflite
+    from picoml.metrics import graph_cost
+
+    g = load_tflite(path)
+    cost = graph_cost(g)
+    return {
+        "model": os.path.basename(path),
+        "description": g.description,
+        "inputs": [_tensor_json(t) for t in g.input_tensors],
+        "outputs": [_tensor_json(t) for t in g.output_tensors],
+        "ops": [op.type for op in g.ops],
+        "op_histogram": dict(collections.Counter(op.type for op in g.ops)),
+        "op_macs": [o.macs for o in cost.ops],
+        "macs": cost.macs,
+        "param_bytes": cost.param_bytes,
+        "unsupported_ops": [{"index": o.index, "type": o.type} for o in cost.unsupported],
+    }
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    info = model_info(args.model)
+    if args.json:
+        print(json.dumps(info))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console()
+    con.print(f"[bold]{info['model']}[/bold]  {len(info['ops'])} ops, {info['macs']:,} MACs, "
+              f"{info['param_bytes']:,} parameter bytes")
+    io = Table("", "name", "shape", "dtype", "scale", "zero point", title="inputs and outputs")
+    for kind in ("inputs", "outputs"):
+        for t in info[kind]:
+            io.add_row(kind[:-1], t["name"], str(t["shape"]), t["dtype"], _short(t["scale"]), _short(t["zero_point"]))
+    con.print(io)
+    ops = Table("#", "op", "MACs", title="operators")
+    for i, (typ, macs) in enumerate(zip(info["ops"], info["op_macs"])):
+        ops.add_row(str(i), typ, "unsupported" if macs is None else f"{macs:,}")
+    con.print(ops)
+    hist = ", ".join(f"{k}×{v}" for k, v in info["op_histogram"].items())
+    con.print(f"op histogram: {hist}")
+    if info["unsupported_ops"]:
+        listed = ", ".join(f"#{o['index']} {o['type']}" for o in info["unsupported_ops"])
+        con.print(f"[yellow]unsupported: {listed}")
+    return 0
+
+
+def _short(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, list):
+        return f"per-channel[{len(v)}]"
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
+# -- run ---------------------------------------------------------------------------------
+def load_inputs(graph: Any, files: Sequence[str], quantize: bool) -> list[np.ndarray]:
+    from picoml.interpreter import quantize_input
+
+    if len(files) != len(graph.inputs):
+        raise InputError(f"the model takes {len(graph.inputs)} input(s) "
+                         f"({', '.join(t.describe() for t in graph.input_tensors)}) but {len(files)} "
+                         "--input file(s) were given")
+    arrays = []
+    for f, t in zip(files, graph.input_tensors):
+        try:
+            a = np.load(f, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise InputError(f"cannot read input file '{f}' as a .npy array: {e}") from None
+        if quantize and a.dtype.kind == "f" and t.dtype.numpy.kind in "iu" and t.quant is not None:
+            if a.size != t.size:
+                raise InputError(f"input '{f}' has {a.size} elements but {t.describe()} needs {t.size}")
+            a = quantize_input(t, a.reshape(t.shape))
+        elif quantize and a.dtype.kind == "f" and t.dtype.numpy.kind in "iu":
+            raise InputError(f"--quantize: input {t.describe()} has no quantization parameters")
+        arrays.append(a)
+    return arrays
+
+
+def write_npz(path: str, outputs: Sequence[np.ndarray]) -> None:
+    """Write outputs atomically: a crash never leaves a half-written file behind."""
+    d = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=d, suffix=".npz")
+    os.close(fd)
+    try:
+        np.savez(tmp, **{f"output_{i}": o for i, o in enumerate(outputs)})
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from picoml.frontends.tflite import load_tflite
+    from picoml.interpreter import Interpreter
+
+    g = load_tflite(args.model)
+    interp = Interpreter(g)
+    outputs = interp.run(load_inputs(g, args.input, args.quantize))
+    if args.output:
+        write_npz(args.output, outputs)
+    for t, o in zip(g.output_tensors, outputs):
+        line = f"{t.name}: {o.dtype}{list(o.shape)}"
+        flat = o.ravel()
+        if flat.size <= 16:
+            line += f" = {flat.tolist()}"
+        if flat.size > 1 and o.dtype.kind in "fi":
+            line += f"  argmax {int(np.argmax(flat))}"
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
