@@ -1,0 +1,340 @@
+"""Generate a self-contained C99 project from an IR graph and its memory plan.
+
+The output calls C kernels in a fixed order with constant shapes (no interpreter at run time),
+keeps weights and parameter blocks ``const`` (flash), puts every activation in one static
+arena of exactly the planned size, and never calls malloc. Each op's call comes from the C
+kernel table (:mod:`picoml.codegen.registry`) fed with the params the NumPy kernel prepared.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from picoml.codegen.cformat import CTYPES, c_array_body, c_float, c_int
+from picoml.codegen.registry import get_c_op
+from picoml.errors import PicomlError, ResourceError
+from picoml.interpreter import Interpreter
+from picoml.ir import Graph, Op, Tensor
+
+C_DIR = Path(__file__).parent / "c"
+MARKER = ".picoml-project"
+
+
+@dataclass
+class CProject:
+    """Generated files (name -> text) plus the figures a target reports."""
+
+    files: dict[str, str]
+    prefix: str
+    arena_bytes: int
+    weight_bytes: int
+    macs: int
+    op_summaries: list[dict] = field(default_factory=list)
+
+    @property
+    def sources(self) -> list[str]:
+        return sorted(n for n in self.files if n.endswith(".c") and n != "main.c")
+
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        for name in sorted(self.files):
+            h.update(name.encode() + b"\0" + self.files[name].encode() + b"\0")
+        return h.hexdigest()[:24]
+
+    def write(self, out_dir: os.PathLike) -> Path:
+        """Write the folder atomically; refuse to overwrite a folder picoml did not create."""
+        out = Path(out_dir)
+        if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():
+            raise PicomlError(f"output folder '{out}' exists and was not written by picoml; choose an empty or "
+                              "new folder (picoml will not overwrite files it did not create)")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        try:
+            for name, text in self.files.items():
+                (tmp / name).write_text(text)
+            (tmp / MARKER).write_text(self.digest() + "\n")
+            if out.exists():
+                shutil.rmtree(out)
+            os.replace(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return out
+
+
+class OpContext:
+    """What an op emitter sees: its op, params, tensor pointers and a way to declare constants."""
+
+    def __init__(self, gen: "_Generator", op: Op, params: dict) -> None:
+        self.gen = gen
+        self.op = op
+        self.graph = gen.graph
+        self.params = params
+
+    def tensor(self, i: int, output: bool = False) -> Optional[Tensor]:
+        names = self.op.outputs if output else self.op.inputs
+        return self.graph.tensor(names[i]) if i < len(names) else None
+
+    def input(self, i: int, ctype: Optional[str] = None) -> str:
+        """Pointer expression for input ``i`` (``NULL`` when absent)."""
+        t = self.tensor(i)
+        return "NULL" if t is None else self.gen.pointer(t, ctype, const=True)
+
+    def output(self, i: int = 0, ctype: Optional[str] = None) -> str:
+        t = self.tensor(i, output=True)
+        assert t is not None
+        return self.gen.pointer(t, ctype, const=False)
+
+    def offset(self, name: str) -> int:
+        return self.gen.plan.offsets[name]
+
+    def const(self, values: Any, ctype: str, hint: str = "c") -> str:
+        return self.gen.const_array(np.asarray(values), ctype, hint)
+
+    def struct(self, ctype: str, fields: dict[str, Any], hint: str = "p") -> str:
+        """Declare ``static const ctype sym = {.field = value, ...}``; returns ``&sym``.
+        Values: int, float (emitted as exact float32), or str (a C expression)."""
+        return "&" + self.gen.const_struct(ctype, fields, hint)
+
+    def scratch(self, ctype: str = "void") -> str:
+        off = self.gen.plan.scratch_offsets[self.op.index]
+        return f"(({ctype} *)(pm_arena.bytes + {off}))"
+
+    def use(self, *modules: str) -> None:
+        """Library modules this op needs (``"conv"`` copies pm_conv.h and pm_conv.c)."""
+        self.gen.modules.update(modules)
+
+
+class _Generator:
+    def __init__(self, graph: Graph, prefix: str, alignment: int, max_ram: Optional[int]) -> None:
+        from picoml.plan import plan_graph
+
+        self.graph = graph
+        self.prefix = prefix
+        self.interp = Interpreter(graph)
+        scratch = {op.index: int(p.get("scratch_bytes", 0)) for op, _, p in self.interp.steps
+                   if p.get("scratch_bytes")}
+        self.plan = plan_graph(graph, alignment=alignment, scratch=scratch)
+        if max_ram is not None and self.plan.arena_bytes > max_ram:
+            raise ResourceError(
+                f"model needs a {self.plan.arena_bytes:,}-byte arena but --max-ram is {max_ram:,} bytes "
+                f"({self.plan.arena_bytes - max_ram:,} bytes over); peak at op #{self.plan.peak_op}. Use a smaller "
+                "input or model, or raise the limit.")
+        self.modules: set[str] = set()
+        self.decls: list[str] = []
+        self.const_syms: dict[tuple, str] = {}
+        self.weight_bytes = 0
+        self.counter = 0
+
+    # -- declarations -------------------------------------------------------------------
+    def _sym(self, hint: str) -> str:
+        self.counter += 1
+        return f"pm_{hint}_{self.counter}"
+
+    def const_array(self, values: np.ndarray, ctype: str, hint: str) -> str:
+        flat = np.ascontiguousarray(values).ravel()
+        key = (ctype, flat.dtype.str, flat.tobytes())
+        if key in self.const_syms:
+            return self.const_syms[key]
+        sym = self._sym(hint)
+        n = max(flat.size, 1)
+        body = c_array_body(flat, ctype) if flat.size else "0"
+        self.decls.append(f"static const {ctype} {sym}[{n}] = {{\n  {body}\n}};")
+        self.weight_bytes += flat.size * np.dtype(_np_of(ctype)).itemsize
+        self.const_syms[key] = sym
+        return sym
+
+    def const_struct(self, ctype: str, fields: dict[str, Any], hint: str) -> str:
+        sym = self._sym(hint)
+        inits = ",\n  ".join(f".{k} = {_c_value(v)}" for k, v in fields.items())
+        self.decls.append(f"static const {ctype} {sym} = {{\n  {inits}\n}};")
+        return sym
+
+    def pointer(self, t: Tensor, ctype: Optional[str], const: bool) -> str:
+        ctype = ctype or CTYPES[t.dtype.value]
+        if t.is_const:
+            return self.const_array(t.data, ctype, "w")
+        qual = "const " if const else ""
+        return f"(({qual}{ctype} *)(pm_arena.bytes + {self.plan.offsets[t.name]}))"
+
+    # -- files --------------------------------------------------------------------------
+    def generate(self) -> CProject:
+        calls = []
+        summaries = []
+        for op, _, params in self.interp.steps:
+            ctx = OpContext(self, op, params)
+            stmt = get_c_op(op.type)(ctx)
+            ins = ", ".join(str(list(self.graph.tensors[n].shape)) for n in op.inputs if n is not None
+                            and not self.graph.tensors[n].is_const)
+            outs = ", ".join(str(list(self.graph.tensors[n].shape)) for n in op.outputs)
+            off = ", ".join(f"@{self.plan.offsets[n]}" for n in op.outputs)
+            macs = int(params.get("macs", 0))
+            calls.append(f"  /* op #{op.index} {op.type}: {ins} -> {outs}, {macs:,} MACs, out {off} */\n"
+                         f"  {stmt}")
+            summaries.append({"index": op.index, "type": op.type, "macs": macs})
+        P = self.prefix.upper()
+        files = {f"{self.prefix}.h": self._header(P), f"{self.prefix}.c": self._source(calls)}
+        for m in sorted(self.modules):
+            for ext in (".h", ".c"):
+                src = C_DIR / f"pm_{m}{ext}"
+                if src.exists():
+                    files[src.name] = src.read_text()
+        files["requant.h"] = (C_DIR / "requant.h").read_text()
+        files["main.c"] = _MAIN.replace("@PU@", P).replace("@P@", self.prefix)
+        sources = " ".join(sorted(n for n in files if n.endswith(".c") and n != "main.c"))
+        files["Makefile"] = _MAKEFILE.replace("@SOURCES@", sources).replace("@P@", self.prefix)
+        files["CMakeLists.txt"] = _CMAKE.replace("@SOURCES@", sources).replace("@P@", self.prefix)
+        return CProject(files, self.prefix, self.plan.arena_bytes, self.weight_bytes, self.interp.macs, summaries)
+
+    def _io(self, kind: str) -> list[Tensor]:
+        return self.graph.input_tensors if kind == "input" else self.graph.output_tensors
+
+    def _header(self, P: str) -> str:
+        lines = [f"/* Generated by picoml: the C API of model '{self.graph.name}'. */",
+                 f"#ifndef {P}_H", f"#define {P}_H", "", "#include <stddef.h>", "#include <stdint.h>", "",
+                 f"#define {P}_ARENA_BYTES {self.plan.arena_bytes}",
+                 f"#define {P}_NUM_INPUTS {len(self.graph.inputs)}",
+                 f"#define {P}_NUM_OUTPUTS {len(self.graph.outputs)}"]
+        for kind in ("input", "output"):
+            for i, t in enumerate(self._io(kind)):
+                lines.append(f"#define {P}_{kind.upper()}_{i}_BYTES {t.nbytes}  /* {t.describe()} */")
+        lines += ["",
+                  f"/* Call once before the first invoke (zeroes state). */",
+                  f"void {self.prefix}_init(void);",
+                  f"/* Where to write input i ({P}_INPUT_i_BYTES bytes) before each invoke. */",
+                  f"void *{self.prefix}_input(int index);",
+                  f"/* Run one inference. */",
+                  f"void {self.prefix}_invoke(void);",
+                  f"/* Output i ({P}_OUTPUT_i_BYTES bytes), valid until the next invoke. */",
+                  f"const void *{self.prefix}_output(int index);",
+                  f"size_t {self.prefix}_input_bytes(int index);",
+                  f"size_t {self.prefix}_output_bytes(int index);",
+                  "", f"#endif /* {P}_H */", ""]
+        return "\n".join(lines)
+
+    def _source(self, calls: list[str]) -> str:
+        arena = max(self.plan.arena_bytes, 1)
+        includes = [f'#include "{self.prefix}.h"', '#include "requant.h"'] + \
+                   [f'#include "pm_{m}.h"' for m in sorted(self.modules)]
+        lines = [f"/* Generated by picoml from '{self.graph.name}': {len(self.graph.ops)} ops, "
+                 f"{self.interp.macs:,} MACs, arena {self.plan.arena_bytes:,} bytes. Do not edit. */",
+                 "#include <stddef.h>", "#include <stdint.h>", "#include <string.h>", *includes, "",
+                 "/* One static arena holds every activation (offsets from picoml's memory planner). */",
+                 f"static union {{ uint8_t bytes[{arena}]; int64_t align_; }} pm_arena;", ""]
+        lines += self.decls
+        variables = [t for t in self.graph.tensors.values() if t.variable and not t.is_const]
+        init_body = "\n".join(f"  memset(pm_arena.bytes + {self.plan.offsets[t.name]}, 0, {t.nbytes});"
+                              for t in variables) or "  /* no state to reset */"
+        lines += ["", f"void {self.prefix}_init(void) {{", init_body, "}", ""]
+        for kind, ret in (("input", "void *"), ("output", "const void *")):
+            tensors = self._io(kind)
+            cases = "\n".join(f"    case {i}: return pm_arena.bytes + {self.plan.offsets[t.name]};"
+                              for i, t in enumerate(tensors))
+            sizes = "\n".join(f"    case {i}: return {t.nbytes};" for i, t in enumerate(tensors))
+            lines += [f"{ret}{self.prefix}_{kind}(int index) {{", "  switch (index) {", cases,
+                      "    default: return NULL;", "  }", "}", "",
+                      f"size_t {self.prefix}_{kind}_bytes(int index) {{", "  switch (index) {", sizes,
+                      "    default: return 0;", "  }", "}", ""]
+        lines += [f"void {self.prefix}_invoke(void) {{", *calls, "}", ""]
+        return "\n".join(lines)
+
+
+def _np_of(ctype: str) -> str:
+    return {"float": "float32", "int8_t": "int8", "uint8_t": "uint8", "int16_t": "int16", "uint16_t": "uint16",
+            "int32_t": "int32", "uint32_t": "uint32", "int64_t": "int64", "uint64_t": "uint64"}[ctype]
+
+
+def _c_value(v: Any) -> str:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, (bool, np.bool_)):
+        return "1" if v else "0"
+    if isinstance(v, (int, np.integer)):
+        return c_int(int(v), "int64_t" if not -(1 << 31) <= int(v) < (1 << 31) else "int32_t")
+    if isinstance(v, (float, np.floating)):
+        return c_float(float(v))
+    raise TypeError(f"cannot emit {v!r} as a C value")
+
+
+def generate(graph: Graph, prefix: str = "model", alignment: int = 16, max_ram: Optional[int] = None) -> CProject:
+    """The C project for ``graph`` (see :class:`CProject`)."""
+    if not prefix.isidentifier():
+        raise PicomlError(f"prefix '{prefix}' is not a C identifier")
+    return _Generator(graph, prefix, alignment, max_ram).generate()
+
+
+_MAIN = """/* Example program: read the raw input bytes (all inputs, concatenated) from a file, run the
+ * model once, write the raw output bytes (all outputs, concatenated) to a file. */
+#include <stdio.h>
+#include <string.h>
+#include "@P@.h"
+
+int main(int argc, char **argv) {
+  FILE *f;
+  int i;
+  if (argc != 3) {
+    fprintf(stderr, "usage: %s INPUT.bin OUTPUT.bin\\n", argv[0]);
+    return 2;
+  }
+  @P@_init();
+  f = fopen(argv[1], "rb");
+  if (!f) { perror(argv[1]); return 1; }
+  for (i = 0; i < @PU@_NUM_INPUTS; ++i) {
+    size_t n = @P@_input_bytes(i);
+    if (fread(@P@_input(i), 1, n, f) != n) { fprintf(stderr, "%s: too short for input %d\\n", argv[1], i); return 1; }
+  }
+  fclose(f);
+  @P@_invoke();
+  f = fopen(argv[2], "wb");
+  if (!f) { perror(argv[2]); return 1; }
+  for (i = 0; i < @PU@_NUM_OUTPUTS; ++i) {
+    size_t n = @P@_output_bytes(i);
+    if (fwrite(@P@_output(i), 1, n, f) != n) { perror(argv[2]); return 1; }
+  }
+  return fclose(f) == 0 ? 0 : 1;
+}
+"""
+
+_MAKEFILE = """# Generated by picoml. `make` builds the example program and a static library.
+CC ?= cc
+CFLAGS ?= -std=c99 -O2 -Wall -Wextra -Werror -pedantic
+LDLIBS ?= -lm
+SRCS := @SOURCES@
+
+all: @P@_main lib@P@.a
+
+@P@_main: main.c $(SRCS) $(wildcard *.h)
+\t$(CC) $(CFLAGS) -o $@ main.c $(SRCS) $(LDLIBS)
+
+lib@P@.a: $(SRCS:.c=.o)
+\t$(AR) rcs $@ $^
+
+%.o: %.c $(wildcard *.h)
+\t$(CC) $(CFLAGS) -c -o $@ $<
+
+clean:
+\trm -f *.o lib@P@.a @P@_main
+
+.PHONY: all clean
+"""
+
+_CMAKE = """# Generated by picoml.
+cmake_minimum_required(VERSION 3.13)
+project(@P@ C)
+set(CMAKE_C_STANDARD 99)
+set(CMAKE_C_STANDARD_REQUIRED ON)
+add_library(@P@ STATIC @SOURCES@)
+target_include_directories(@P@ PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
+add_executable(@P@_main main.c)
+target_link_libraries(@P@_main @P@)
+if(UNIX)
+  target_link_libraries(@P@_main m)
+endif()
+"""

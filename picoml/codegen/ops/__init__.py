@@ -1,0 +1,1 @@
+"""C emitters, one module per kernel family (each registers with ``picoml.codegen.registry.c_op``)."""

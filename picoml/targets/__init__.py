@@ -1,0 +1,1 @@
+"""Targets build a generated C project and run it: the host (ctypes) and Cortex-M (emulator)."""
