@@ -4,4 +4,15 @@ from picoml.frontends.tflite import load_tflite
 from picoml.ir import DType, Graph, Op, QuantParams, Tensor
 
 __version__ = "0.1.0"
-__all__ = ["DType", "Graph", "Op", "PicomlError", "QuantParams", "Tensor", "load_tflite"]
+__all__ = ["DType", "Graph", "Op", "PicomlError", "QuantParams", "Tensor", "compile", "load_tflite"]
+
+
+def compile(model, target: str = "host", **options):  # noqa: A001 - the natural name for this
+    """Compile a Graph (or a .tflite path) for ``target``; returns an object with ``.run(inputs)``
+    and ``.report()``. Options: ``prefix``, ``max_ram`` (bytes)."""
+    graph = model if isinstance(model, Graph) else load_tflite(model)
+    if target == "host":
+        from picoml.targets.host import compile_host
+
+        return compile_host(graph, **options)
+    raise PicomlError(f"unknown target '{target}'; available: host")

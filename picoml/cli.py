@@ -59,8 +59,24 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--quantize", action="store_true",
                      help="quantize float inputs with each input's scale and zero point")
     run.add_argument("--output", metavar="OUT.npz", help="write outputs as output_0, output_1, ...")
-    run.add_argument("--engine", default="ref", choices=["ref"], help="ref: the NumPy reference interpreter")
+    run.add_argument("--engine", default="ref", choices=["ref", "host"],
+                     help="ref: the NumPy reference interpreter; host: the generated C, compiled for this machine")
     run.set_defaults(func=cmd_run)
+
+    plan = sub.add_parser("plan", help="the memory plan: arena bytes, peak, per-op live memory")
+    plan.add_argument("model")
+    plan.add_argument("--json", action="store_true", help="print one JSON object")
+    plan.add_argument("--plot", metavar="FILE.png", help="write a memory-timeline plot")
+    plan.add_argument("--alignment", type=int, default=16)
+    plan.add_argument("--algorithm", default="best_fit")
+    plan.set_defaults(func=cmd_plan)
+
+    comp = sub.add_parser("compile", help="generate a self-contained C99 project")
+    comp.add_argument("model")
+    comp.add_argument("-o", "--output", required=True, metavar="DIR")
+    comp.add_argument("--max-ram", type=int, metavar="BYTES", help="refuse a model whose arena is larger")
+    comp.add_argument("--prefix", default="model", help="C name prefix (model_init, model_invoke, ...)")
+    comp.set_defaults(func=cmd_compile)
     return p
 
 
@@ -173,8 +189,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from picoml.interpreter import Interpreter
 
     g = load_tflite(args.model)
-    interp = Interpreter(g)
-    outputs = interp.run(load_inputs(g, args.input, args.quantize))
+    engine = Interpreter(g) if args.engine == "ref" else _host(g)
+    outputs = engine.run(load_inputs(g, args.input, args.quantize))
     if args.output:
         write_npz(args.output, outputs)
     for t, o in zip(g.output_tensors, outputs):
@@ -185,6 +201,52 @@ def cmd_run(args: argparse.Namespace) -> int:
         if flat.size > 1 and o.dtype.kind in "fi":
             line += f"  argmax {int(np.argmax(flat))}"
         print(line)
+    return 0
+
+
+def _host(graph: Any) -> Any:
+    from picoml.targets.host import compile_host
+
+    return compile_host(graph)
+
+
+# -- plan / compile ----------------------------------------------------------------------
+def model_plan(path: str, alignment: int = 16, algorithm: str = "best_fit") -> tuple[Any, Any]:
+    from picoml.frontends.tflite import load_tflite
+    from picoml.interpreter import Interpreter
+    from picoml.plan import plan_graph
+
+    g = load_tflite(path)
+    interp = Interpreter(g)  # checks every op and gives kernels' scratch needs
+    scratch = {op.index: int(p["scratch_bytes"]) for op, _, p in interp.steps if p.get("scratch_bytes")}
+    return g, plan_graph(g, alignment=alignment, algorithm=algorithm, scratch=scratch)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from picoml.plan import plot_plan, print_plan
+
+    g, plan = model_plan(args.model, args.alignment, args.algorithm)
+    if args.plot:
+        plot_plan(plan, g, args.plot)
+    if args.json:
+        print(json.dumps(plan.to_json()))
+        return 0
+    print(print_plan(plan))
+    peak = plan.peak_op
+    print(f"arena: {plan.arena_bytes:,} bytes; peak at op #{peak} {g.ops[peak].type if peak >= 0 else ''}; "
+          f"alive there: {', '.join(plan.peak_tensors)}")
+    return 0
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from picoml.codegen import generate
+    from picoml.frontends.tflite import load_tflite
+
+    g = load_tflite(args.model)
+    project = generate(g, prefix=args.prefix, max_ram=args.max_ram)
+    out = project.write(args.output)
+    print(f"wrote {out}/ ({len(project.files)} files): arena {project.arena_bytes:,} bytes, "
+          f"weights {project.weight_bytes:,} bytes, {project.macs:,} MACs")
     return 0
 
 

@@ -67,3 +67,15 @@ def assert_same(got: Sequence[np.ndarray], expected: Sequence[np.ndarray], float
             assert diff.size == 0, (f"output {i}: {diff.size} of {g.size} elements differ, first at "
                                     f"{diff[:5].tolist()}: picoml {g.ravel()[diff[:5]].tolist()} vs "
                                     f"tflm {e.ravel()[diff[:5]].tolist()}")
+
+
+def compare_host_with_reference(graph: Graph, inputs_list: Sequence[Sequence[np.ndarray]],
+                                float_rtol: float = 1e-5) -> None:
+    """Assert the generated C (host build) gives the reference interpreter's outputs on every
+    input set: integer outputs bit for bit, float outputs within ``float_rtol``."""
+    from picoml.targets.host import compile_host
+
+    interp = Interpreter(graph)
+    host = compile_host(graph)
+    for inputs in inputs_list:
+        assert_same(host.run(inputs), interp.run(inputs), float_rtol)

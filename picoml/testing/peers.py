@@ -26,8 +26,12 @@ class TflmModel:
                 model = f.read()
         from picoml.frontends.tflite import load_tflite
 
-        self.n_outputs = len(load_tflite(bytes(model)).outputs)
-        self.interp = runtime.Interpreter.from_bytes(bytes(model))
+        graph = load_tflite(bytes(model))
+        self.n_outputs = len(graph.outputs)
+        # The runtime's default arena (10x the file size) is too small for large activations
+        # or kernel scratch (e.g. int16 SOFTMAX LUTs): add room for every tensor.
+        arena = 10 * len(model) + 2 * sum(max(t.nbytes, 0) for t in graph.tensors.values()) + 16384
+        self.interp = runtime.Interpreter.from_bytes(bytes(model), arena_size=arena)
 
     def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         self.interp.reset()

@@ -1,0 +1,24 @@
+"""Memory planning: one static arena for all activations, scratch and state of a graph.
+
+    plan = plan_graph(graph)            # lifetimes -> views/in-place -> offsets -> verified
+    print(print_plan(plan))             # ASCII chart, one row per op
+    plot_plan(plan, graph, "plan.png")  # memory timeline and arena layout
+
+Stages, one module each: ``lifetimes`` (when each tensor is alive), ``aliasing`` (views and
+in-place ops share bytes), ``allocators`` (offsets; the ``ALGORITHMS`` registry), ``verify``
+(an independent overlap check run on every plan), ``chart`` and ``plot`` (pictures).
+"""
+from picoml.plan.aliasing import IN_PLACE_OPS, VIEW_OPS
+from picoml.plan.allocators import ALGORITHMS, Request, peak_live_bytes
+from picoml.plan.chart import print_plan
+from picoml.plan.lifetimes import Lifetime, tensor_lifetimes
+from picoml.plan.memory_plan import Buffer, MemoryPlan
+from picoml.plan.planner import PlanError, plan_graph, scratch_from_params
+from picoml.plan.plot import plot_plan
+from picoml.plan.verify import check_no_overlap
+
+__all__ = [
+    "ALGORITHMS", "Buffer", "IN_PLACE_OPS", "Lifetime", "MemoryPlan", "PlanError", "Request", "VIEW_OPS",
+    "check_no_overlap", "peak_live_bytes", "plan_graph", "plot_plan", "print_plan", "scratch_from_params",
+    "tensor_lifetimes",
+]
