@@ -98,7 +98,7 @@ def run(graph: Graph, inputs: Inputs) -> list[np.ndarray]:
 def quantize_input(t: Tensor, x: np.ndarray) -> np.ndarray:
     """Float data to a quantized input tensor's dtype: round half away, clamp (TFLite's rule)."""
     info = np.iinfo(t.dtype.numpy)
-    q = np.asarray(x, np.float64) / t.scale
+    q = (np.asarray(x, np.float32) / np.float32(t.scale)).astype(np.float64)  # float32, as TFLM's QUANTIZE
     q = np.where(q >= 0, np.floor(q + 0.5), -np.floor(-q + 0.5)) + t.zero_point
     return np.clip(q, info.min, info.max).astype(t.dtype.numpy)
 

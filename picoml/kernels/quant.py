@@ -114,3 +114,28 @@ def activation_range_float(activation: str) -> tuple[float, float]:
     """Clamp bounds of a fused activation on a float output."""
     return {"NONE": (-np.inf, np.inf), "RELU": (0.0, np.inf), "RELU6": (0.0, 6.0),
             "RELU_N1_TO_1": (-1.0, 1.0)}[activation]
+
+
+def divide_trunc(a: IntArray, b: IntArray) -> np.ndarray:
+    """C integer division ``a / b`` (truncates toward zero; NumPy's ``//`` floors)."""
+    a = np.asarray(a, np.int64)
+    b = np.asarray(b, np.int64)
+    q = np.abs(a) // np.abs(b)
+    return np.where((a < 0) != (b < 0), -q, q)
+
+
+def divide_round_half_away(a: IntArray, b: IntArray) -> np.ndarray:
+    """TFLM's integer average (``reference_integer_ops::AveragePool``): ``(a +- b/2) / b`` in C,
+    i.e. ``a / b`` rounded to nearest with ties away from zero, for ``b > 0``."""
+    a = np.asarray(a, np.int64)
+    half = np.asarray(b, np.int64) // 2
+    return divide_trunc(np.where(a > 0, a + half, a - half), b)
+
+
+def activation_range_float32(activation: str) -> tuple[np.float32, np.float32]:
+    """TFLM's ``CalculateActivationRange<float>`` exactly: NONE and RELU are bounded by the
+    float32 limits, not infinity, so a clamp turns +-inf into +-FLT_MAX as TFLM does."""
+    big = np.finfo(np.float32).max
+    bounds = {"NONE": (-big, big), "RELU": (0.0, big), "RELU6": (0.0, 6.0), "RELU_N1_TO_1": (-1.0, 1.0)}
+    lo, hi = bounds[activation]
+    return np.float32(lo), np.float32(hi)
