@@ -59,7 +59,7 @@ def main() -> None:
         ours = median_ms(lambda: interp.run(x), args.runs)
         theirs = median_ms(lambda: tflm.run(x), args.runs)
         table.add_row(rel.split("/")[-1], f"{interp.macs:,}", f"{ours:.2f}", f"{theirs:.2f}", f"{ours / theirs:.2f}")
-    Console().print(table)
+    Console(width=150).print(table)
 
 
 if __name__ == "__main__":

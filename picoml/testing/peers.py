@@ -43,3 +43,30 @@ class TflmModel:
 
 def run_tflm(model: Union[bytes, str, os.PathLike], inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
     return TflmModel(model).run(inputs)
+
+
+def tflm_arena(model: Union[str, os.PathLike], arena_size: int = 4_000_000) -> dict[str, int]:
+    """tflite-micro's arena use (``head`` = non-persistent, ``tail`` = persistent, ``total``),
+    read from its allocation recording, which the runtime prints on the C stderr."""
+    import re
+    import sys
+    import tempfile
+
+    from tflite_micro.python.tflite_micro import runtime
+
+    interp = runtime.Interpreter.from_file(str(model), arena_size=arena_size)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+") as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            interp.print_allocations()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        tmp.seek(0)
+        text = tmp.read()
+    found = {k: int(v) for k, v in re.findall(r"Arena allocation (\w+) (\d+) bytes", text)}
+    if set(found) != {"head", "tail", "total"}:
+        raise RuntimeError(f"could not read tflite-micro's allocation report: {text[:500]}")
+    return found
