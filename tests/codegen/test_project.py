@@ -90,3 +90,29 @@ def test_compile_api_and_report(real, rng):
     assert rep["target"] == "host" and rep["arena_bytes"] == 32 and rep["weight_bytes"] > 0
     with pytest.raises(PicomlError, match="unknown target"):
         picoml.compile(real / "tflm/hello_world/hello_world_int8.tflite", target="gpu")
+
+
+def test_int8_model_has_no_floating_point(real):
+    """person_detect's project compiles with -mgeneral-regs-only: not one float instruction."""
+    from picoml.targets.host import HostModel
+
+    g = picoml.load_tflite(real / "tflm/person_detection/person_detect.tflite")
+    project = generate(g)
+    m = HostModel(g, project, extra_flags=["-mgeneral-regs-only"])
+    x = np.zeros((1, 96, 96, 1), np.int8)
+    assert_same_bits = m.run([x])[0].tobytes() == Interpreter(g).run([x])[0].tobytes()
+    assert assert_same_bits
+    assert "float" not in project.files["model.c"]
+
+
+def test_plan_cli_json_and_plot(real, tmp_path, capsys):
+    import json
+
+    png = tmp_path / "plan.png"
+    assert cli(["plan", str(real / "tflm/person_detection/person_detect.tflite"), "--json", "--plot", str(png)]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["arena_bytes"] == 55296 and isinstance(plan["peak_op"], int)
+    assert len(plan["ops"]) == 31 and {"type", "live_bytes"} <= set(plan["ops"][0])
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert cli(["plan", str(real / "tflm/person_detection/person_detect.tflite")]) == 0
+    assert "arena: 55,296 bytes" in capsys.readouterr().out
