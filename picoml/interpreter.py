@@ -43,7 +43,7 @@ class Interpreter:
         values: dict[str, np.ndarray] = {t.name: t.data for t in g.tensors.values() if t.is_const}
         for t in g.tensors.values():
             if t.variable and not t.is_const:
-                values[t.name] = np.zeros(t.shape, t.dtype.numpy)
+                values[t.name] = np.zeros(t.storage_shape, t.dtype.numpy)
         values.update(bind_inputs(g, inputs))
         for op, kernel, params in self.steps:
             args = [None if n is None else values[n] for n in op.inputs]
@@ -76,17 +76,19 @@ def bind_inputs(graph: Graph, inputs: Inputs) -> dict[str, np.ndarray]:
             raise InputError(
                 f"input {i} {t.describe()} expects {t.dtype.value} data but got {a.dtype}; "
                 "quantize float data with the input's scale and zero point first (CLI: --quantize)")
-        if a.shape != t.shape:
-            if a.size != t.size:
-                raise InputError(f"input {i} {t.describe()} expects shape {list(t.shape)} "
-                                 f"({t.size} elements) but got {list(a.shape)} ({a.size} elements)")
-            a = a.reshape(t.shape)
+        want = t.storage_shape
+        if a.shape != want:
+            n = int(np.prod(want, dtype=np.int64))
+            if a.size != n:
+                raise InputError(f"input {i} {t.describe()} expects shape {list(want)} "
+                                 f"({n} elements) but got {list(a.shape)} ({a.size} elements)")
+            a = a.reshape(want)
         bound[t.name] = a
     return bound
 
 
 def _check_output(op: Op, t: Tensor, arr: np.ndarray) -> None:
-    if arr.dtype != t.dtype.numpy or arr.shape != t.shape:
+    if arr.dtype != t.dtype.numpy or arr.shape != t.storage_shape:
         raise GraphError(f"{op.describe()} produced {arr.dtype}{list(arr.shape)} for output {t.describe()}")
 
 

@@ -71,8 +71,16 @@ class Tensor:
         return int(np.prod(self.shape, dtype=np.int64))
 
     @property
+    def storage_shape(self) -> tuple[int, ...]:
+        """Shape of the stored array: for BITPACKED tensors ``shape`` is logical (true channel
+        count) and storage packs the last axis into ceil(C/32) int32 words."""
+        if self.dtype is DType.BITPACKED and self.shape:
+            return (*self.shape[:-1], (self.shape[-1] + 31) // 32)
+        return self.shape
+
+    @property
     def nbytes(self) -> int:
-        return self.size * self.dtype.itemsize
+        return int(np.prod(self.storage_shape, dtype=np.int64)) * self.dtype.itemsize
 
     @property
     def scale(self) -> float:
@@ -194,7 +202,7 @@ def _check_tensor(t: Tensor) -> None:
     if t.data is not None:
         if t.data.dtype != t.dtype.numpy:
             raise GraphError(f"constant {t.describe()} holds {t.data.dtype} data")
-        if tuple(t.data.shape) != t.shape:
+        if tuple(t.data.shape) != t.storage_shape:
             raise GraphError(f"constant {t.describe()} holds data of shape {list(t.data.shape)}")
     q = t.quant
     if q is None:
