@@ -200,12 +200,13 @@ def _prepare(op: Op, graph: Graph, int8_out_scale: float, int8_out_zp: int, max_
     x, y = unary_tensors(op, graph)
     check_dtypes(op, x, y, _ELEMENTWISE)
     check_same_shape(op, x, y)
-    params: Params = {"dtype": x.dtype.value, "macs": x.size}
+    params: Params = {"dtype": x.dtype.value, "size": x.size, "macs": x.size}
     if x.dtype is DType.INT8:
         require_output_grid(op, y, int8_out_scale, int8_out_zp)
         params.update(prepare_int8_input(op, x))
     elif x.dtype is DType.INT16:
         params.update(prepare_int16(op, x, y, max_pot_shift))
+        params["sigmoid_table"] = fp.sigmoid_table_uint16()  # for the C kernel (flash)
     return params
 
 

@@ -103,6 +103,35 @@ def broadcast_shape(op: Op, a: Tensor, b: Tensor, out: Tensor) -> tuple[int, ...
     return shape
 
 
+def broadcast_strides(shape_a: tuple[int, ...], shape_b: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+    """How a C loop walks a broadcast: the output dims with, per input, the element step
+    taken for one step along each dim (0 where that input is broadcast). Size-1 dims are
+    dropped and neighbours both inputs walk contiguously are merged, so equal shapes give one
+    dim and a last-axis vector two; at most ``MAX_BROADCAST_RANK`` dims (the C kernels' limit)."""
+    shape = tuple(int(d) for d in np.broadcast_shapes(shape_a, shape_b))
+    steps = []
+    for s in (shape_a, shape_b):
+        s = (1,) * (len(shape) - len(s)) + tuple(int(d) for d in s)
+        contiguous = [int(np.prod(s[i + 1:], dtype=np.int64)) for i in range(len(s))]
+        steps.append([0 if d == 1 else c for d, c in zip(s, contiguous)])
+    dims: list[int] = []
+    s1: list[int] = []
+    s2: list[int] = []
+    for d, a, b in zip(shape, *steps):
+        if d == 1:
+            continue
+        if dims and s1[-1] == a * d and s2[-1] == b * d:  # walks on from the previous dim: merge
+            dims[-1] *= d
+            s1[-1], s2[-1] = a, b
+        else:
+            dims.append(d)
+            s1.append(a)
+            s2.append(b)
+    if not dims:
+        dims, s1, s2 = [1], [0], [0]
+    return {"bcast_dims": tuple(dims), "bcast_stride1": tuple(s1), "bcast_stride2": tuple(s2)}
+
+
 def _strip_leading_ones(shape: tuple[int, ...]) -> tuple[int, ...]:
     i = 0
     while i < len(shape) and shape[i] == 1:
@@ -156,7 +185,8 @@ def _prepare_add_sub(op: Op, graph: Graph, sign: int) -> Params:
     dtype = _same_dtypes(op, [a, b, out], (DType.FLOAT32, DType.INT8, DType.INT16, DType.INT32))
     act = fused_activation(op)
     broadcast_shape(op, a, b, out)
-    p: dict[str, Any] = {"dtype": dtype, "sign": sign, "out_shape": out.shape, "macs": out.size}
+    p: dict[str, Any] = {"dtype": dtype, "sign": sign, "out_shape": out.shape, "macs": out.size,
+                         **broadcast_strides(a.shape, b.shape)}
     if dtype == "float32":
         p["act_min"], p["act_max"] = map(float, activation_range_float32(act))
         return p
@@ -237,7 +267,8 @@ class Mul:
         dtype = _same_dtypes(op, [a, b, out], (DType.FLOAT32, DType.INT8, DType.INT16, DType.INT32))
         act = fused_activation(op)
         broadcast_shape(op, a, b, out)
-        p: dict[str, Any] = {"dtype": dtype, "out_shape": out.shape, "macs": out.size}
+        p: dict[str, Any] = {"dtype": dtype, "out_shape": out.shape, "macs": out.size,
+                             **broadcast_strides(a.shape, b.shape)}
         if dtype == "float32":
             p["act_min"], p["act_max"] = map(float, activation_range_float32(act))
             return p

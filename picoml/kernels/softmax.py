@@ -157,7 +157,8 @@ class Softmax:
         check_same_shape(op, x, y)
         beta = _beta(op)
         depth = x.shape[-1]
-        params: Params = {"dtype": x.dtype.value, "depth": depth, "macs": x.size, "beta": beta}
+        params: Params = {"dtype": x.dtype.value, "depth": depth, "rows": x.size // max(depth, 1),
+                          "macs": x.size, "beta": beta}
         if x.dtype is DType.FLOAT32:
             return params
         if not beta > 0:

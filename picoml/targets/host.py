@@ -91,7 +91,7 @@ class HostModel:
         outs = []
         for i, t in enumerate(self.graph.output_tensors):
             raw = ctypes.string_at(self._output(i), t.nbytes)
-            outs.append(np.frombuffer(raw, t.dtype.numpy).reshape(t.shape).copy())
+            outs.append(np.frombuffer(raw, t.dtype.numpy).reshape(t.storage_shape).copy())
         return outs
 
     def report(self) -> dict[str, Any]:

@@ -47,4 +47,11 @@ static inline int32_t pm_requant64(int64_t x, int32_t multiplier, int shift) {
   return (int32_t)((x * (int64_t)reduced + round) >> total);
 }
 
+/* A uint32_t read as two's-complement int32_t (the twin of quant.wrap_int32). Sums kept in
+ * uint32_t wrap with defined behaviour; this turns them into the int32 value TFLM's int32
+ * accumulator would hold. Compiles to nothing. */
+static inline int32_t pm_wrap_s32(uint32_t u) {
+  return u <= (uint32_t)INT32_MAX ? (int32_t)u : (int32_t)(u - 2147483648u) - INT32_MAX - 1;
+}
+
 #endif /* PICOML_REQUANT_H */
