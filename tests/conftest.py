@@ -16,3 +16,13 @@ def real():
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+def require_c_kernels(graph):
+    """Skip (naming the op) while a C kernel of the graph's ops is still missing."""
+    from picoml.codegen.registry import C_OPS, _load_all
+
+    _load_all()
+    missing = sorted({op.type for op in graph.ops} - set(C_OPS))
+    if missing:
+        pytest.skip(f"no C kernel yet for {', '.join(missing)}")

@@ -12,12 +12,15 @@ from picoml.codegen import generate
 from picoml.errors import PicomlError, ResourceError
 from picoml.interpreter import Interpreter
 from picoml.testing.opmodel import random_input
+from tests.conftest import require_c_kernels
 
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 
 
 def hello(real):
-    return picoml.load_tflite(real / "tflm/hello_world/hello_world_int8.tflite")
+    g = picoml.load_tflite(real / "tflm/hello_world/hello_world_int8.tflite")
+    require_c_kernels(g)
+    return g
 
 
 def test_project_layout_and_api(real, tmp_path):
@@ -65,6 +68,7 @@ def test_makefile_builds(real, tmp_path):
 
 def test_max_ram_refuses_with_numbers(real, tmp_path):
     g = picoml.load_tflite(real / "tflm/person_detection/person_detect.tflite")
+    require_c_kernels(g)
     with pytest.raises(ResourceError, match="over"):
         generate(g, max_ram=1000)
     assert cli(["compile", str(real / "tflm/hello_world/hello_world_int8.tflite"), "-o", str(tmp_path / "x"),
@@ -84,6 +88,7 @@ def test_refuses_to_overwrite_foreign_folder(real, tmp_path):
 
 
 def test_compile_api_and_report(real, rng):
+    hello(real)
     m = picoml.compile(real / "tflm/hello_world/hello_world_int8.tflite", target="host")
     assert m.run([np.array([[-96]], np.int8)])[0].tolist() == [[89]]
     rep = m.report()
@@ -97,6 +102,7 @@ def test_int8_model_has_no_floating_point(real):
     from picoml.targets.host import HostModel
 
     g = picoml.load_tflite(real / "tflm/person_detection/person_detect.tflite")
+    require_c_kernels(g)
     project = generate(g)
     m = HostModel(g, project, extra_flags=["-mgeneral-regs-only"])
     x = np.zeros((1, 96, 96, 1), np.int8)

@@ -12,6 +12,7 @@ from picoml.codegen import generate
 from picoml.interpreter import Interpreter
 from picoml.testing.opmodel import assert_same, random_input
 from picoml.targets.host import compile_host
+from tests.conftest import require_c_kernels
 
 MODELS = [
     "tflm/person_detection/person_detect.tflite",
@@ -51,6 +52,7 @@ def upstream_inputs(real, rel, g):
 @pytest.mark.parametrize("rel", MODELS)
 def test_real_model_in_c_equals_reference(real, rel):
     g = picoml.load_tflite(real / rel)
+    require_c_kernels(g)
     rng = np.random.default_rng(MODELS.index(rel))
     cases = upstream_inputs(real, rel, g) + [[random_input(t, rng) for t in g.input_tensors]
                                              for _ in range(N_RANDOM)]
@@ -71,6 +73,7 @@ def test_seanet_models_in_c(real, kind):
     for path in paths:
         stem = path[:-len(".tflite")]
         g = picoml.load_tflite(path)
+        require_c_kernels(g)
         inputs = []
         for i, t in enumerate(g.input_tensors):
             (csv,) = glob.glob(f"{stem}_input{i}_*.csv")
@@ -82,6 +85,7 @@ def test_seanet_models_in_c(real, kind):
 @pytest.mark.parametrize("rel", MODELS)
 def test_real_model_clean_under_sanitizers(real, rel, tmp_path):
     g = picoml.load_tflite(real / rel)
+    require_c_kernels(g)
     out = generate(g).write(tmp_path / "p")
     exe = out / "model_main"
     srcs = sorted(str(p) for p in out.glob("*.c"))
