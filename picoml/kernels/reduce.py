@@ -77,8 +77,8 @@ class Mean:
         if out.shape != expected:
             raise GraphError(f"{op.describe()}: output {out.describe()} should have shape {list(expected)}")
         count = int(np.prod([x.shape[d] for d in reduced], dtype=np.int64))
-        params: Params = {"dtype": x.dtype.value, "perm": tuple(kept + reduced), "count": count,
-                          "out_shape": out.shape, "macs": int(x.size)}
+        params: Params = {"dtype": x.dtype.value, "perm": tuple(kept + reduced), "reduced": tuple(reduced),
+                          "count": count, "out_shape": out.shape, "macs": int(x.size)}
         if x.dtype is DType.FLOAT32:
             params["mode"] = "float"
             return params
@@ -89,7 +89,8 @@ class Mean:
         if s > 31:  # C would shift an int32 left by 32 or more
             raise GraphError(f"{op.describe()}: input scale {s_in:g} / output scale {s_out:g} is too large to "
                              "requantize in int32")
-        params.update(mode="requantize", multiplier=m, shift=s, zp_in=zp_in, zp_out=zp_out)
+        params.update(mode="requantize", multiplier=m, shift=s, zp_in=zp_in, zp_out=zp_out,
+                      scratch_bytes=4 * max(out.size, 1))  # the C kernel's int32 sums, one per output
         return params
 
     @staticmethod

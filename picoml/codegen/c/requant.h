@@ -54,4 +54,16 @@ static inline int32_t pm_wrap_s32(uint32_t u) {
   return u <= (uint32_t)INT32_MAX ? (int32_t)u : (int32_t)(u - 2147483648u) - INT32_MAX - 1;
 }
 
+/* pm_requant(x, multiplier, shift) as one int64 multiply-add and one shift, from constants
+ * precomputed per channel by quant.requant_constants (twin: multiply_by_requant_constants,
+ * which proves the identity): with xs = x << left_shift (wrapping),
+ *   out = (xs * multiplier + round - (xs < neg_below ? 2^31 : 0)) >> total_shift
+ * Same value as pm_requant for every int32 x; branch-free, so output stages vectorise. */
+static inline int32_t pm_requant_pre(int32_t x, int32_t multiplier, int32_t left_shift, int32_t neg_below,
+                                     int64_t round, int32_t total_shift) {
+  const int32_t xs = pm_wrap_s32((uint32_t)x << left_shift);
+  const int64_t t = (int64_t)xs * multiplier + round - ((int64_t)(xs < neg_below) << 31);
+  return (int32_t)(t >> total_shift);
+}
+
 #endif /* PICOML_REQUANT_H */
