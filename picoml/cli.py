@@ -59,8 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--quantize", action="store_true",
                      help="quantize float inputs with each input's scale and zero point")
     run.add_argument("--output", metavar="OUT.npz", help="write outputs as output_0, output_1, ...")
-    run.add_argument("--engine", default="ref", choices=["ref", "host"],
-                     help="ref: the NumPy reference interpreter; host: the generated C, compiled for this machine")
+    run.add_argument("--engine", default="ref", choices=["ref", "host", "cortex-m4"],
+                     help="ref: the NumPy reference interpreter; host: the generated C, compiled for this machine; "
+                          "cortex-m4: the generated C cross-compiled and run in the Cortex-M4 emulator")
     run.set_defaults(func=cmd_run)
 
     plan = sub.add_parser("plan", help="the memory plan: arena bytes, peak, per-op live memory")
@@ -77,6 +78,21 @@ def _parser() -> argparse.ArgumentParser:
     comp.add_argument("--max-ram", type=int, metavar="BYTES", help="refuse a model whose arena is larger")
     comp.add_argument("--prefix", default="model", help="C name prefix (model_init, model_invoke, ...)")
     comp.set_defaults(func=cmd_compile)
+
+    bench = sub.add_parser("bench", help="run the generated C in a Cortex-M emulator: instructions, cycles, memory")
+    bench.add_argument("model")
+    bench.add_argument("--target", default="cortex-m4", choices=_cortex_m_cpus(), help="the core (default cortex-m4)")
+    bench.add_argument("--cpu", choices=_cortex_m_cpus(), help="same as --target (overrides it)")
+    bench.add_argument("--clock-mhz", type=float, default=120.0, help="core clock for the latency (default 120)")
+    bench.add_argument("--flash-kb", type=int, default=1024, help="flash size (default 1024)")
+    bench.add_argument("--sram-kb", type=int, default=320, help="SRAM size (default 320)")
+    bench.add_argument("--flash-wait-states", type=int, default=0, help="flash wait states for the cycle estimate")
+    bench.add_argument("--opt", default="-O2", help="compiler optimisation flag (default -O2)")
+    bench.add_argument("--input", action="append", default=[], metavar="FILE.npy",
+                       help="one per model input, in order (default: seeded random inputs)")
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.add_argument("--plot", metavar="FILE.png", help="write a per-op cycles bar chart")
+    bench.set_defaults(func=cmd_bench)
     return p
 
 
@@ -106,6 +122,9 @@ def model_info(path: str) -> dict:
         "op_macs": [o.macs for o in cost.ops],
         "macs": cost.macs,
         "param_bytes": cost.param_bytes,
+        "binary_macs": cost.binary_macs,
+        "op_binary_macs": [o.binary_macs for o in cost.ops],
+        "param_bytes_by_bits": cost.param_bytes_by_bits,
         "unsupported_ops": [{"index": o.index, "type": o.type} for o in cost.unsupported],
     }
 
@@ -121,14 +140,18 @@ def cmd_info(args: argparse.Namespace) -> int:
     con = Console()
     con.print(f"[bold]{info['model']}[/bold]  {len(info['ops'])} ops, {info['macs']:,} MACs, "
               f"{info['param_bytes']:,} parameter bytes")
+    if info["binary_macs"]:
+        by_bits = ", ".join(f"{b}-bit {n:,}" for b, n in info["param_bytes_by_bits"].items() if n)
+        con.print(f"binary MACs: {info['binary_macs']:,}; parameter bytes by width: {by_bits}")
     io = Table("", "name", "shape", "dtype", "scale", "zero point", title="inputs and outputs")
     for kind in ("inputs", "outputs"):
         for t in info[kind]:
             io.add_row(kind[:-1], t["name"], str(t["shape"]), t["dtype"], _short(t["scale"]), _short(t["zero_point"]))
     con.print(io)
     ops = Table("#", "op", "MACs", title="operators")
-    for i, (typ, macs) in enumerate(zip(info["ops"], info["op_macs"])):
-        ops.add_row(str(i), typ, "unsupported" if macs is None else f"{macs:,}")
+    for i, (typ, macs, bmacs) in enumerate(zip(info["ops"], info["op_macs"], info["op_binary_macs"])):
+        binary = f" + {bmacs:,} binary" if bmacs else ""
+        ops.add_row(str(i), typ, "unsupported" if macs is None else f"{macs:,}{binary}")
     con.print(ops)
     hist = ", ".join(f"{k}×{v}" for k, v in info["op_histogram"].items())
     con.print(f"op histogram: {hist}")
@@ -189,7 +212,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from picoml.interpreter import Interpreter
 
     g = load_tflite(args.model)
-    engine = Interpreter(g) if args.engine == "ref" else _host(g)
+    engine = Interpreter(g) if args.engine == "ref" else _host(g) if args.engine == "host" else _cortex_m(g)
     outputs = engine.run(load_inputs(g, args.input, args.quantize))
     if args.output:
         write_npz(args.output, outputs)
@@ -248,6 +271,90 @@ def cmd_compile(args: argparse.Namespace) -> int:
     print(f"wrote {out}/ ({len(project.files)} files): arena {project.arena_bytes:,} bytes, "
           f"weights {project.weight_bytes:,} bytes, {project.macs:,} MACs")
     return 0
+
+
+# -- bench -------------------------------------------------------------------------------
+BENCH_KEYS = ("instructions", "cycles", "latency_ms", "clock_mhz", "flash_code_bytes", "flash_weight_bytes",
+              "sram_arena_bytes", "sram_static_bytes", "stack_bytes", "outputs_match", "ops")
+
+
+def _cortex_m_cpus() -> list[str]:
+    from picoml.targets.cortex_m import CPUS
+
+    return list(CPUS)
+
+
+def _cortex_m(graph: Any, cpu: str = "cortex-m4") -> Any:
+    from picoml.targets.cortex_m import compile_cortex_m
+
+    return compile_cortex_m(graph, cpu=cpu)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Build the model for a Cortex-M, run one inference in the emulator, print the figures."""
+    from picoml.frontends.tflite import load_tflite
+    from picoml.targets.cortex_m import compile_cortex_m
+
+    g = load_tflite(args.model)
+    inputs = load_inputs(g, args.input, False) if args.input else None
+    model = compile_cortex_m(g, cpu=args.cpu or args.target, opt=args.opt, flash_kb=args.flash_kb,
+                             sram_kb=args.sram_kb, clock_mhz=args.clock_mhz, flash_wait_states=args.flash_wait_states)
+    fig = model.bench(inputs)
+    if args.plot:
+        _plot_ops(fig, os.path.basename(args.model), args.plot)
+    if args.json:
+        out = {k: fig[k] for k in BENCH_KEYS}
+        out["ops"] = [{"type": o["type"], "cycles": o["cycles"]} for o in fig["ops"]]
+        print(json.dumps(out))
+        return 0 if fig["outputs_match"] else 1
+    _print_bench(fig, os.path.basename(args.model))
+    return 0 if fig["outputs_match"] else 1
+
+
+def _print_bench(fig: dict, name: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console()
+    cpm = f"{fig['cycles_per_mac']:.2f}" if fig["cycles_per_mac"] else "-"
+    t = Table("figure", "value", title=f"{name} on {fig['cpu']} ({fig['opt']}, {fig['flash_wait_states']} flash wait "
+                                        "states; cycles: static estimate)")
+    for label, value in [
+            ("executed instructions", f"{fig['instructions']:,}"), ("estimated cycles", f"{fig['cycles']:,}"),
+            (f"latency at {fig['clock_mhz']:g} MHz", f"{fig['latency_ms']:.3f} ms"),
+            ("MACs / cycles per MAC", f"{fig['macs']:,} / {cpm}"),
+            ("flash: code + weights", f"{fig['flash_code_bytes']:,} + {fig['flash_weight_bytes']:,} = "
+                                      f"{fig['flash_bytes']:,} bytes"),
+            ("SRAM: arena + other static + stack", f"{fig['sram_arena_bytes']:,} + {fig['sram_static_bytes']:,} + "
+                                                   f"{fig['stack_bytes']:,} = {fig['sram_bytes']:,} bytes"),
+            ("outputs equal the reference", "yes" if fig["outputs_match"] else f"[red]NO: {fig['mismatch']}")]:
+        t.add_row(label, value)
+    con.print(t)
+    if fig["ops"]:
+        ops = Table("#", "op", "MACs", "instructions", "cycles", "cycles/MAC", "share", title="per op")
+        total = max(fig["cycles"], 1)
+        for o in fig["ops"]:
+            ops.add_row(str(o["index"]), o["type"], f"{o['macs']:,}", f"{o['instructions']:,}", f"{o['cycles']:,}",
+                        f"{o['cycles'] / o['macs']:.2f}" if o["macs"] else "-", f"{100 * o['cycles'] / total:.1f}%")
+        con.print(ops)
+
+
+def _plot_ops(fig: dict, name: str, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ops = fig["ops"]
+    f, ax = plt.subplots(figsize=(max(6.0, 0.35 * len(ops) + 2), 4))
+    ax.bar(range(len(ops)), [o["cycles"] for o in ops], color="tab:blue")
+    ax.set_xticks(range(len(ops)), [f"#{o['index']} {o['type']}" for o in ops], rotation=90, fontsize=7)
+    ax.set_ylabel("estimated cycles")
+    ax.set_title(f"{name} on {fig['cpu']}: {fig['cycles']:,} cycles, {fig['latency_ms']:.2f} ms at "
+                 f"{fig['clock_mhz']:g} MHz", fontsize=9)
+    f.tight_layout()
+    f.savefig(path, dpi=120)
+    plt.close(f)
 
 
 if __name__ == "__main__":
