@@ -25,9 +25,12 @@ from tests.conftest import require_c_kernels  # noqa: E402
 def logistic_graph(n=64, dtype=DType.INT8):
     """A one-op model whose C kernel exists: enough to exercise building and running."""
     if dtype is DType.FLOAT32:
-        return single_op_graph("LOGISTIC", [tensor("x", [1, n], dtype)], [tensor("y", [1, n], dtype)])
-    x, y = tensor("x", [1, n], dtype, 0.1, 3), tensor("y", [1, n], dtype, 1 / 256, -128)
-    return single_op_graph("LOGISTIC", [x], [y])
+        g = single_op_graph("LOGISTIC", [tensor("x", [1, n], dtype)], [tensor("y", [1, n], dtype)])
+    else:
+        x, y = tensor("x", [1, n], dtype, 0.1, 3), tensor("y", [1, n], dtype, 1 / 256, -128)
+        g = single_op_graph("LOGISTIC", [x], [y])
+    require_c_kernels(g)
+    return g
 
 
 def real_inputs(real, rel, g, rng, n_random):
