@@ -16,3 +16,6 @@ def compile(model, target: str = "host", **options):  # noqa: A001 - the natural
 
         return compile_host(graph, **options)
     raise PicomlError(f"unknown target '{target}'; available: host")
+
+
+from picoml.nn.summary import summary  # noqa: E402,F401 - torch is imported only when summary() runs
