@@ -4,18 +4,22 @@ from picoml.frontends.tflite import load_tflite
 from picoml.ir import DType, Graph, Op, QuantParams, Tensor
 
 __version__ = "0.1.0"
-__all__ = ["DType", "Graph", "Op", "PicomlError", "QuantParams", "Tensor", "compile", "load_tflite"]
+__all__ = ["DType", "Graph", "Op", "PicomlError", "QuantParams", "Tensor", "compile", "load_tflite", "summary"]
 
 
 def compile(model, target: str = "host", **options):  # noqa: A001 - the natural name for this
-    """Compile a Graph (or a .tflite path) for ``target``; returns an object with ``.run(inputs)``
-    and ``.report()``. Options: ``prefix``, ``max_ram`` (bytes)."""
+    """Compile a Graph (or a .tflite path) for ``target`` ("host" or a Cortex-M core such as
+    "cortex-m4"); returns an object with ``.run(inputs)`` and ``.report()``."""
     graph = model if isinstance(model, Graph) else load_tflite(model)
     if target == "host":
         from picoml.targets.host import compile_host
 
         return compile_host(graph, **options)
-    raise PicomlError(f"unknown target '{target}'; available: host")
+    if target.startswith("cortex-m"):
+        from picoml.targets.cortex_m import compile_cortex_m
+
+        return compile_cortex_m(graph, cpu=target, **options)
+    raise PicomlError(f"unknown target '{target}'; available: host, cortex-m4 (and cortex-m0plus/m3/m7/m33)")
 
 
 from picoml.nn.summary import summary  # noqa: E402,F401 - torch is imported only when summary() runs
