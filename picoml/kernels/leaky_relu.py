@@ -8,8 +8,8 @@ tflite-micro package does this; some TFLM sources divide in float32 first)::
     out = zp_out + (d >= 0 ? MBQM(d, m_id, s_id) : sign(alpha) * MBQM(d, |m_alpha|, s_alpha))
 
 with ``m_id * 2**s_id ~ scale_in / scale_out`` and ``m_alpha * 2**s_alpha ~ scale_in * alpha /
-scale_out``, then clamped to the type's range. TFLM takes the multiplier's magnitude for a
-negative alpha and negates the scaled value.
+scale_out``, the sum wrapped to int32 (TFLM adds in int32), then clamped to the type's range.
+TFLM takes the multiplier's magnitude for a negative alpha and negates the scaled value.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import numpy as np
 from picoml.errors import GraphError
 from picoml.ir import DType, Graph, Op
 from picoml.kernels.elementwise import op_tensors, per_tensor_quant, rescale_multiplier
-from picoml.kernels.quant import RANGES, multiply_by_quantized_multiplier
+from picoml.kernels.quant import RANGES, multiply_by_quantized_multiplier, wrap_int32
 from picoml.kernels.registry import Params, register
 
 
@@ -68,5 +68,6 @@ class LeakyRelu:
         if params["alpha_negative"]:
             neg = -neg
         lo, hi = RANGES[dtype]
-        res = np.clip(np.where(d >= 0, pos, neg) + params["output_zero_point"], lo, hi)
+        # TFLM adds the zero point in int32, which wraps in the int16 extremes (|v| near 2**31).
+        res = np.clip(wrap_int32(np.where(d >= 0, pos, neg) + params["output_zero_point"]), lo, hi)
         return [res.astype(dtype)]
