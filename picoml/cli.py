@@ -93,6 +93,14 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--plot", metavar="FILE.png", help="write a per-op cycles bar chart")
     bench.set_defaults(func=cmd_bench)
+
+    feats = sub.add_parser("features", help="keyword-spotting features of a 16 kHz mono 16-bit wav, as a model input")
+    feats.add_argument("wav")
+    feats.add_argument("--kind", required=True, choices=["micro_speech", "mfcc"],
+                       help="micro_speech: TFLM's int8 [1, frames*40] (micro_speech_quantized); "
+                            "mfcc: MLPerf Tiny KWS int8 [1, 49, 10, 1] (kws_ref_model)")
+    feats.add_argument("--output", required=True, metavar="F.npy", help="where to write the int8 features")
+    feats.set_defaults(func=cmd_features)
     return p
 
 
@@ -355,6 +363,25 @@ def _plot_ops(fig: dict, name: str, path: str) -> None:
     f.tight_layout()
     f.savefig(path, dpi=120)
     plt.close(f)
+
+
+# -- features ----------------------------------------------------------------------------
+def cmd_features(args: argparse.Namespace) -> int:
+    """Write the int8 features of one wav, shaped as the keyword model's input."""
+    from picoml.audio import kws_mfcc_features, micro_speech_features, read_wav
+
+    samples = read_wav(args.wav)
+    if args.kind == "micro_speech":
+        features = micro_speech_features(samples).reshape(1, -1)  # fresh noise estimate per clip
+    else:
+        features = kws_mfcc_features(samples)
+    try:
+        with open(args.output, "wb") as f:
+            np.save(f, features)
+    except OSError as e:
+        raise InputError(f"cannot write '{args.output}': {e}") from None
+    print(f"{args.output}: {args.kind} features int8{list(features.shape)} of {len(samples)} samples")
+    return 0
 
 
 if __name__ == "__main__":
