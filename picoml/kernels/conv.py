@@ -22,8 +22,8 @@ import numpy as np
 
 from picoml.ir import DType, Graph, Op, Tensor
 from picoml.kernels.output_stage import (check_dtype, check_rank, fail, float_output,
-                                         float_params, float_stage, int_attr, operands,
-                                         quantized_params, requantize)
+                                         float_params, float_stage, folded_bias, int_attr,
+                                         operands, quantized_params, requantize, stage_pixels)
 from picoml.kernels.padding import out_size, pad_before
 from picoml.kernels.registry import Params, register
 
@@ -53,6 +53,26 @@ def window(op: Op, in_hw: tuple[int, int], k_hw: tuple[int, int], dilated: bool 
         p[f"out_{axis}"] = out_size(padding, size, k, stride, dilation)
         p[f"pad_{axis}"] = pad_before(padding, size, k, stride, dilation)
     return p
+
+
+def interior(p: Params, axis: str, in_size: int, k: int) -> tuple[int, int]:
+    """Output positions ``[first, last)`` along ``axis`` whose every tap lies inside the input
+    (C kernels run those without bounds checks); ``first == last`` when there are none."""
+    stride, dilation, pad, out = p[f"stride_{axis}"], p[f"dilation_{axis}"], p[f"pad_{axis}"], p[f"out_{axis}"]
+    first = min(-(-pad // stride), out)
+    last = max(first, min(out, (in_size - 1 - (k - 1) * dilation + pad) // stride + 1))
+    return first, last
+
+
+def _conv_scratch(p: Params, x: Tensor, w: Tensor) -> int:
+    """Bytes of scratch the C CONV_2D kernels use: int8 keeps the im2col patches of the pixels
+    one output-stage call covers (none for 1x1 kernels, which read the input in place); hybrid
+    keeps one batch of quantized input."""
+    if p["kind"] == "int8":
+        return p["stage_pixels"] * int(np.prod(w.shape[1:])) if w.shape[1] * w.shape[2] > 1 else 0
+    if p["kind"] == "hybrid":
+        return x.shape[1] * x.shape[2] * x.shape[3]
+    return 0
 
 
 def _positive_dims(op: Op, *tensors: Tensor) -> None:
@@ -125,6 +145,9 @@ class Conv2D:
             p.update(float_params(op, w, bias, cout))
         else:
             p.update(quantized_params(op, x, w, bias, y, cout, axis=0))
+            p.update(folded_bias(w, bias, p, (1, 2, 3)))
+            p["stage_pixels"] = stage_pixels(cout, n * p["out_h"] * p["out_w"], p["groups"])
+        p["scratch_bytes"] = _conv_scratch(p, x, w)
         p["macs"] = n * p["out_h"] * p["out_w"] * cout * kh * kw * cin_g
         return p
 
@@ -222,6 +245,16 @@ class DepthwiseConv2D:
         else:
             p.update(quantized_params(op, x, w, bias, y, cout, axis=3,
                                       int16_biases=(DType.INT64,)))
+            p.update(folded_bias(w, bias, p, (0, 1, 2)))
+            if p["kind"] == "int8":
+                p["stage_pixels"] = stage_pixels(cout, n * p["out_h"] * p["out_w"])
+                # one input channel and a kernel other than 3x3: the C code runs the CONV_2D
+                # this op equals (im2col patches); else int32 sums and a row of zero points
+                p["as_conv"] = cin == 1 and (kh, kw) != (3, 3)
+                p["scratch_bytes"] = (p["stage_pixels"] * kh * kw if p["as_conv"]
+                                      else 4 * cout * p["stage_pixels"] + cin)
+        p["interior_h"] = interior(p, "h", ih, kh)
+        p["interior_w"] = interior(p, "w", iw, kw)
         p["macs"] = n * p["out_h"] * p["out_w"] * cout * kh * kw
         return p
 
@@ -283,6 +316,8 @@ class TransposeConv:
         else:
             p.update(quantized_params(op, x, w, bias, y, cout, axis=0,
                                       int16_biases=(DType.INT64,)))
+            # the C kernel scatters into one batch of int32 (int8) or int64 (int16) sums
+            p["scratch_bytes"] = oh * ow * cout * (4 if p["kind"] == "int8" else 8)
         p["macs"] = n * ih * iw * cin * kh * kw * cout
         return p
 

@@ -17,7 +17,8 @@ import numpy as np
 
 from picoml.ir import DType, Graph, Op
 from picoml.kernels.output_stage import (check_dtype, check_rank, fail, float_output, float_params,
-                                         operands, quantized_params, requantize)
+                                         folded_bias, operands, quantized_params, requantize,
+                                         stage_pixels)
 from picoml.kernels.registry import Params, register
 
 
@@ -52,6 +53,9 @@ class FullyConnected:
             per_channel = w.quant is not None and w.quant.per_channel
             p = quantized_params(op, x, w, bias, y, units, axis=0,
                                  check_bias_scale=not per_channel)
+            p.update(folded_bias(w, bias, p, (1,)))
+            if p["kind"] == "int8":  # rows per output-stage call of the C kernel
+                p["stage_pixels"] = stage_pixels(units, batches)
         p.update(batches=batches, depth=depth, out_shape=expected, macs=batches * units * depth)
         return p
 

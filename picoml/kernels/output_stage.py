@@ -29,7 +29,7 @@ from picoml.errors import GraphError
 from picoml.ir import DType, Graph, Op, Tensor
 from picoml.kernels.quant import (activation_range, multiply_by_quantized_multiplier,
                                   multiply_by_quantized_multiplier_int64, quantize_multipliers,
-                                  wrap_int32)
+                                  requant_constants, wrap_int32)
 from picoml.kernels.registry import Params
 
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
@@ -142,9 +142,35 @@ def quantized_params(op: Op, x: Tensor, w: Tensor, bias: Optional[Tensor], y: Te
     if w_scales.size == 1:
         multipliers = np.repeat(multipliers, channels)
         shifts = np.repeat(shifts, channels)
-    return {"kind": x.dtype.value, "accumulator": accumulator, "input_zero_point": in_zp,
-            "output_zero_point": out_zp, "multiplier": multipliers, "shift": shifts,
-            "act_min": act_min, "act_max": act_max}
+    params = {"kind": x.dtype.value, "accumulator": accumulator, "input_zero_point": in_zp,
+              "output_zero_point": out_zp, "multiplier": multipliers, "shift": shifts,
+              "act_min": act_min, "act_max": act_max}
+    if accumulator == "int32":  # the C output stage's branch-free form of the same requantization
+        params.update({f"rq_{k}": v for k, v in requant_constants(multipliers, shifts).items()})
+    return params
+
+
+def stage_pixels(channels: int, pixels: int, groups: int = 1) -> int:
+    """Output pixels (of ``pixels``) the C int8 kernels requantize per output-stage call:
+    enough that one call covers at least 32 values, so its loop vectorises even for few
+    channels (the emitter tiles the per-channel arrays that many times). 1 for grouped
+    convolutions."""
+    return min(max(1, 32 // channels), pixels) if groups == 1 else 1
+
+
+def folded_bias(w: Tensor, bias: Optional[Tensor], p: Params, sum_axes: tuple[int, ...]) -> Params:
+    """For int8 ops with constant weights and bias: ``bias + input_offset * sum(w)`` per output
+    channel (wrapped to int32), the accumulator's constant part. With it the C kernels'
+    inner loops are pure int8 dot products of the raw input, and padding taps read the input
+    zero point: ``sum (x - zp) * w + bias == sum x * w + folded`` modulo 2**32, which is all
+    TFLM's int32 accumulator keeps. Empty when the weights or bias are not constant."""
+    if p["kind"] != "int8" or not w.is_const or (bias is not None and not bias.is_const):
+        return {}
+    sums = np.asarray(w.data, np.int64).sum(axis=sum_axes)
+    total = -int(p["input_zero_point"]) * sums
+    if bias is not None:
+        total = total + np.asarray(bias.data, np.int64)
+    return {"folded_bias": wrap_int32(total)}
 
 
 def requantize(acc: np.ndarray, bias: Optional[np.ndarray], p: Params) -> np.ndarray:

@@ -139,3 +139,37 @@ def activation_range_float32(activation: str) -> tuple[np.float32, np.float32]:
     bounds = {"NONE": (-big, big), "RELU": (0.0, big), "RELU6": (0.0, 6.0), "RELU_N1_TO_1": (-1.0, 1.0)}
     lo, hi = bounds[activation]
     return np.float32(lo), np.float32(hi)
+
+
+def requant_constants(multiplier: IntArray, shift: IntArray) -> dict[str, np.ndarray]:
+    """Per-channel constants that turn :func:`multiply_by_quantized_multiplier` into one int64
+    multiply, add and shift (:func:`multiply_by_requant_constants`; C twin ``pm_requant_pre``),
+    so a kernel's output stage has no branches and vectorises where int64 lanes exist.
+
+    Derivation, for ``xs = wrap32(x << left)`` and a multiplier ``q >= 0``: the doubling high
+    multiply is ``s = floor((xs*q + 2**30) / 2**31)`` (its ties-toward-zero case for negative
+    products is the same floor; ``q`` is never INT32_MIN, so it never saturates), and the
+    rounding shift by ``r >= 1`` is ``floor((s + 2**(r-1) - [s < 0]) / 2**r)``. Nested floors
+    merge: ``out = (xs*q + round - [xs < neg_below] * 2**31) >> (31 + r)`` with
+    ``round = 2**30 + 2**(30+r)``, and ``s < 0`` exactly when ``xs < -(2**30 // q)``. For
+    ``r = 0`` the second rounding is absent (``round = 2**30``, ``neg_below = INT32_MIN``).
+    Every intermediate stays below 2**63.
+    """
+    q = np.atleast_1d(np.asarray(multiplier, np.int64))
+    shift = np.broadcast_to(np.asarray(shift, np.int64), q.shape)
+    if np.any(q < 0) or np.any(q > INT32_MAX) or np.any(shift > 31) or np.any(shift < -31):
+        raise ValueError("multipliers must be Q31 values >= 0 with shifts in [-31, 31]")
+    right = np.maximum(-shift, 0)
+    neg_below = np.where(q > 0, -((1 << 30) // np.maximum(q, 1)), INT32_MIN)
+    return {"left_shift": np.maximum(shift, 0),
+            "neg_below": np.where(right > 0, neg_below, INT32_MIN),
+            "round": np.where(right > 0, (1 << 30) + (np.int64(1) << (30 + right)), 1 << 30),
+            "total_shift": 31 + right}
+
+
+def multiply_by_requant_constants(x: IntArray, multiplier: IntArray, c: dict[str, np.ndarray]) -> np.ndarray:
+    """:func:`multiply_by_quantized_multiplier` computed from :func:`requant_constants` (same
+    values for every int32 ``x``; the tests check it, the C output stages use this form)."""
+    xs = wrap_int32(np.asarray(x, np.int64) << c["left_shift"])
+    t = xs * np.asarray(multiplier, np.int64) + c["round"] - ((xs < c["neg_below"]).astype(np.int64) << 31)
+    return t >> c["total_shift"]

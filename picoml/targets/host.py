@@ -1,13 +1,16 @@
 """The host target: compile the generated C into a shared library and call it through ctypes.
 
-Builds are cached by the hash of the generated files and the compiler command, so running the
-same model twice compiles once.
+Builds use ``-O3 -march=native`` (the library only ever runs on this machine; see
+:func:`native_flags`) and are cached by the hash of the generated files, the compiler command
+and, with native flags, the machine, so running the same model twice compiles once.
 """
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import os
+import platform
 import shutil
 import subprocess
 import tempfile
@@ -21,7 +24,7 @@ from picoml.errors import PicomlError
 from picoml.interpreter import Inputs, bind_inputs
 from picoml.ir import Graph
 
-HOST_CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic", "-fPIC"]
+HOST_CFLAGS = ["-std=c99", "-O3", "-Wall", "-Wextra", "-Werror", "-pedantic", "-fPIC"]
 
 
 def cache_dir() -> Path:
@@ -36,11 +39,25 @@ def compiler() -> str:
     return cc
 
 
+@functools.lru_cache(maxsize=None)
+def native_flags(cc: str) -> tuple[str, ...]:
+    """``-march=native`` when the compiler takes it: the library only ever runs on this machine,
+    and the int8 kernels' requantization needs 64-bit vector lanes that baseline x86-64 lacks
+    (person_detect: 1.5 ms at -O3 alone, 0.63 ms with it). Empty if the compiler refuses."""
+    with tempfile.TemporaryDirectory() as d:
+        src = Path(d) / "probe.c"
+        src.write_text("int main(void) { return 0; }\n")
+        r = subprocess.run([cc, "-march=native", "-o", str(Path(d) / "probe"), str(src)], capture_output=True)
+    return ("-march=native",) if r.returncode == 0 else ()
+
+
 def build_shared(project: CProject, extra_flags: Sequence[str] = ()) -> Path:
     """Compile ``project`` into a shared library (cached) and return its path."""
     cc = compiler()
-    flags = [*HOST_CFLAGS, *extra_flags]
-    key = f"{project.digest()}-{hashlib.sha256(repr((cc, flags)).encode()).hexdigest()[:10]}"
+    native = native_flags(cc)
+    flags = [*HOST_CFLAGS, *native, *extra_flags]
+    machine = platform.node() if native else ""  # a cache shared between hosts keeps their builds apart
+    key = f"{project.digest()}-{hashlib.sha256(repr((cc, flags, machine)).encode()).hexdigest()[:10]}"
     out = cache_dir() / key / f"lib{project.prefix}.so"
     if out.exists():
         return out

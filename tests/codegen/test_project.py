@@ -94,7 +94,7 @@ def test_compile_api_and_report(real, rng):
     rep = m.report()
     assert rep["target"] == "host" and rep["arena_bytes"] == 32 and rep["weight_bytes"] > 0
     with pytest.raises(PicomlError, match="unknown target"):
-        picoml.compile(real / "tflm/hello_world/hello_world_int8.tflite", target="gpu")
+        picoml.compile(real / "tflm/hello_world/hello_world_int8.tflite", target="gpu")  # noqa
 
 
 def test_int8_model_has_no_floating_point(real):
