@@ -14,6 +14,7 @@ import flatbuffers
 import numpy as np
 
 from picoml.errors import UnsupportedError
+from picoml.frontends.lce import LCE_OPS, custom_options_for_export
 from picoml.ir import DType, Graph, Op, Tensor
 
 _TYPE_CODES = {DType.FLOAT32: 0, DType.FLOAT16: 1, DType.INT32: 2, DType.UINT8: 3, DType.INT64: 4,
@@ -41,6 +42,14 @@ def export_tflite(graph: Graph, path: Optional[Union[str, os.PathLike]] = None) 
             os.unlink(tmp)
             raise
     return data
+
+
+def _storage_signature(tensor: Tensor) -> tuple[int, ...]:
+    """The shape signature as stored: a bitpacked tensor's last axis counts int32 words."""
+    sig = tuple(tensor.shape_signature or ())
+    if tensor.dtype is DType.BITPACKED and sig and sig[-1] >= 0:
+        return (*sig[:-1], (sig[-1] + 31) // 32)
+    return sig
 
 
 def _camel(key: str) -> str:
@@ -163,8 +172,8 @@ class _Writer:
     def _tensor(self, tensor: Tensor, buf_idx: int) -> int:
         t, b = self.t, self.b
         name = b.CreateString(tensor.name)
-        shape = self._ints(t.TensorStartShapeVector, tensor.shape)
-        sig = self._ints(t.TensorStartShapeSignatureVector, tensor.shape_signature) \
+        shape = self._ints(t.TensorStartShapeVector, tensor.storage_shape)  # bitpacked: packed words
+        sig = self._ints(t.TensorStartShapeSignatureVector, _storage_signature(tensor)) \
             if tensor.shape_signature else None
         quant = self._quant(tensor)
         t.TensorStart(b)
@@ -215,6 +224,8 @@ class _Writer:
         options: Optional[tuple[int, int]] = None
         if op.type in self.ops_enum:
             options = self._builtin_options(op)
+        elif op.type in LCE_OPS:
+            custom = self._bytes(custom_options_for_export(op), 1)
         else:
             custom = self._bytes(op.custom_options or b"", 1)
         t.OperatorStart(b)

@@ -59,7 +59,9 @@ def load_tflite(source: Union[str, os.PathLike, bytes, bytearray]) -> Graph:
             "the model.") from None
     if not graph.name or graph.name == "model":
         graph.name = os.path.splitext(os.path.basename(what))[0] if what != "model bytes" else "model"
-    return graph
+    from picoml.frontends.lce import apply_lce
+
+    return apply_lce(graph)  # Larq Compute Engine ops: bitpacked tensors, picoml attr names
 
 
 class _Reader:

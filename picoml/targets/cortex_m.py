@@ -251,7 +251,7 @@ class CortexMModel:
                                 f"(static data {self.memory.sram_arena_bytes + self.memory.sram_static_bytes:,} "
                                 "bytes leave too little room); raise sram_kb (--sram-kb)")
         check_fits(self.memory, self.config, stack=result.stack_bytes, measured=True)
-        outs = [np.frombuffer(raw, t.dtype.numpy).reshape(t.shape).copy()
+        outs = [np.frombuffer(raw, t.dtype.numpy).reshape(t.storage_shape).copy()
                 for raw, t in zip(result.outputs, self.graph.output_tensors)]
         return outs, result
 

@@ -125,7 +125,7 @@ def sanitized_run(graph, inputs, out_dir):
     assert r.returncode == 0 and "runtime error" not in r.stderr, r.stderr[-3000:]
     raw = (out / "out.bin").read_bytes()
     for i, (t, exp) in enumerate(zip(graph.output_tensors, Interpreter(graph).run(inputs))):
-        assert_bits(np.frombuffer(raw[:t.nbytes], t.dtype.numpy).reshape(t.shape), exp, f"output {i}")
+        assert_bits(np.frombuffer(raw[:t.nbytes], t.dtype.numpy).reshape(t.storage_shape), exp, f"output {i}")
         raw = raw[t.nbytes:]
     assert not raw
 
