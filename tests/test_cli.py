@@ -83,3 +83,18 @@ def test_unsupported_model_run_lists_ops(real, tmp_path):
     np.save(x, np.zeros((1, 28, 28), np.float32))
     r = picoml("run", real / "tflm/mnist_lstm/trained_lstm.tflite", "--input", x)
     assert r.returncode == 2 and "#0 UNIDIRECTIONAL_SEQUENCE_LSTM" in r.stderr
+
+
+@pytest.mark.parametrize("engine", ["ref", "host", "cortex-m4"])
+def test_run_lce_model_on_every_engine(real, tmp_path, engine):
+    import shutil
+
+    if engine == "cortex-m4" and shutil.which("arm-none-eabi-gcc") is None:
+        pytest.skip("arm-none-eabi-gcc is not installed (.ci/run installs it)")
+    ref = np.load(real / "lce/bconv3x3_pad1_int8.npz")
+    x = tmp_path / "x.npy"
+    np.save(x, ref["inputs"][0:1])
+    out = tmp_path / "out.npz"
+    assert main(["run", str(real / "lce/bconv3x3_pad1_int8.tflite"), "--engine", engine, "--input", str(x),
+                 "--output", str(out)]) == 0
+    assert np.array_equal(np.load(out)["output_0"], ref["outputs"][0:1])
