@@ -23,3 +23,22 @@ def compile(model, target: str = "host", **options):  # noqa: A001 - the natural
 
 
 from picoml.nn.summary import summary  # noqa: E402,F401 - torch is imported only when summary() runs
+
+
+def from_torch(module, example_input, calibration_data=None, **options) -> Graph:
+    """Convert a PyTorch ``nn.Module`` to an IR graph (int8 when it has int8 fake quantizers or
+    ``calibration_data`` is given); see :mod:`picoml.frontends.torch`. Imports torch on call."""
+    from picoml.frontends.torch import from_torch as _from_torch
+
+    return _from_torch(module, example_input, calibration_data, **options)
+
+
+def export_tflite(graph: Graph, path=None) -> bytes:
+    """The graph as .tflite bytes (also written to ``path`` when given); see
+    :mod:`picoml.exporters.tflite`."""
+    from picoml.exporters.tflite import export_tflite as _export_tflite
+
+    return _export_tflite(graph, path)
+
+
+__all__ += ["export_tflite", "from_torch"]
