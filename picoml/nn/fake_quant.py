@@ -8,7 +8,7 @@ The forward pass computes exactly the float values a TFLite int8 model holds:
   min/max, or a moving average of per-batch min/max) and is widened to include 0 so that zero
   (padding, ReLU) is exact; \( s = (\max - \min)/255 \) stored as float32 and
   \( z = \operatorname{clamp}(\operatorname{round}(-128 - \min / s), -128, 127) \), the rule
-  ``picoml.quantize.ptq`` uses for calibration (except that it rounds ties to even);
+  ``picoml.quantize.ptq`` uses for calibration;
 * weights are symmetric int8 in [-127, 127], per output channel (or per tensor with ``axis=None``):
   \( s_c = \max|W_c| / 127 \) (1.0 for an all-zero channel), zero point 0.
 

@@ -110,8 +110,8 @@ def summary(model: "nn.Module", input_shape: Union[Shape, Sequence[Shape]],
         ``non_trainable_params``, ``model_size_bytes``, ``model_size_int8_fp_bytes`` (float
         weights counted as 8-bit), ``float32_bytes``, ``compression_ratio`` (float32 size / model
         size), ``macs_by_bits``, ``total_macs``, ``binarized_mac_ratio``, ``ternarized_mac_ratio``
-        and ``peak_sram_bytes``. ``peak_sram_bytes`` is None here: it is the planner's arena
-        size, which the PyTorch frontend fills in once the model has been converted to the IR.
+        and ``peak_sram_bytes``: the memory planner's arena for the model converted to int8 with
+        the PyTorch frontend (None when it does not convert).
     """
     import torch
 
@@ -173,9 +173,34 @@ def summary(model: "nn.Module", input_shape: Union[Shape, Sequence[Shape]],
         del r["mac_bits"]
 
     result = _totals(report)
+    result["peak_sram_bytes"] = _planned_arena(model, input_shape)
     if print_fn is not None:
         print_fn(_render(report, result, width))
     return result
+
+
+def _planned_arena(model: "nn.Module", input_shape: Union[Shape, Sequence[Shape]]) -> Optional[int]:
+    """The arena the deployed model needs: convert with the PyTorch frontend (int8, calibrated on
+    one zero sample, which fixes shapes and dtypes though not the scales) and plan it. None when
+    the model does not convert (the frontend's error says why, e.g. an unsupported module)."""
+    import torch
+
+    from picoml.errors import PicomlError
+    from picoml.frontends.torch import from_torch
+    from picoml.plan import plan_graph
+
+    shapes = [input_shape] if isinstance(input_shape[0], int) else list(input_shape)  # type: ignore[index]
+    if len(shapes) != 1:
+        return None
+    example = torch.zeros(1, *shapes[0])
+    training = model.training
+    try:
+        graph = from_torch(model.eval(), example, calibration_data=[example])
+        return plan_graph(graph).arena_bytes
+    except PicomlError:
+        return None
+    finally:
+        model.train(training)
 
 
 def _totals(report: list[dict[str, Any]]) -> dict[str, Any]:
@@ -248,7 +273,7 @@ def _render(report: list[dict[str, Any]], res: dict[str, Any], width: int) -> st
         totals.add_row("Ratio of MACs that are binarized", f"{res['binarized_mac_ratio']:.4f}")
     if res["ternarized_mac_ratio"]:
         totals.add_row("Ratio of MACs that are ternarized", f"{res['ternarized_mac_ratio']:.4f}")
-    totals.add_row("Peak SRAM", "n/a (convert with the PyTorch frontend)" if res["peak_sram_bytes"] is None
+    totals.add_row("Peak SRAM", "n/a (the model does not convert)" if res["peak_sram_bytes"] is None
                    else _readable_bytes(res["peak_sram_bytes"]))
 
     buf = io.StringIO()

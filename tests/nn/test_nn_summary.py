@@ -52,7 +52,10 @@ def test_summary_numbers_by_hand():
     assert res["macs_by_bits"] == {1: 18432, 8: 2560, 32: 13824} and res["total_macs"] == 34816
     assert res["binarized_mac_ratio"] == pytest.approx(18432 / 34816)
     assert res["ternarized_mac_ratio"] == 0.0
-    assert res["peak_sram_bytes"] is None
+    # the planner's arena for the model converted to int8: the peak is at LceQuantize, where
+    # conv1's int8 8x8x8 output (512 B) and its bitpacked copy (8x8 pixels x one int32 word) live
+    assert res["peak_sram_bytes"] == 512 + 8 * 8 * 4
+    assert model.training  # the conversion for the estimate leaves the training flag alone
 
     text = lines[0]
     for needle in ("QuantConv2d", "1-bit", "8-bit", "32-bit", "Total", "Ratio of MACs that are binarized", "0.5294"):
