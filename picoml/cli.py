@@ -62,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--engine", default="ref", choices=["ref", "host", "cortex-m4"],
                      help="ref: the NumPy reference interpreter; host: the generated C, compiled for this machine; "
                           "cortex-m4: the generated C cross-compiled and run in the Cortex-M4 emulator")
+    _patch_args(run)
     run.set_defaults(func=cmd_run)
 
     plan = sub.add_parser("plan", help="the memory plan: arena bytes, peak, per-op live memory")
@@ -70,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--plot", metavar="FILE.png", help="write a memory-timeline plot")
     plan.add_argument("--alignment", type=int, default=16)
     plan.add_argument("--algorithm", default="best_fit")
+    plan.add_argument("--schedule", action="store_true",
+                      help="reorder ops to minimise peak memory (branchy graphs) before planning")
+    _patch_args(plan)
     plan.set_defaults(func=cmd_plan)
 
     comp = sub.add_parser("compile", help="generate a self-contained C99 project")
@@ -215,13 +219,52 @@ def write_npz(path: str, outputs: Sequence[np.ndarray]) -> None:
         raise
 
 
+def _patch_args(p: argparse.ArgumentParser) -> None:
+    """Options of patch-based execution (MCUNetV2), shared by ``plan`` and ``run``."""
+    p.add_argument("--patches", metavar="auto|N",
+                   help="run the first ops tile by tile: 'auto' picks the stage and N x N tiles with the "
+                        "smallest arena, N forces N x N tiles")
+    p.add_argument("--patch-stage", type=int, metavar="K", help="the patch stage is ops 0..K (with --patches N)")
+    p.add_argument("--max-mac-overhead", type=float, default=0.2, metavar="F",
+                   help="largest extra MACs from recomputed halos, as a fraction (default 0.2)")
+
+
+def _patch_choice(g: Any, args: argparse.Namespace, interp: Any, scratch: Any = None) -> Any:
+    """The patches.Choice the --patches/--patch-stage/--max-mac-overhead options ask for."""
+    from picoml.plan.patches import choose_patches
+
+    spec = str(args.patches).strip().lower()
+    if spec == "auto":
+        if args.patch_stage is not None:
+            raise InputError("--patch-stage needs --patches N (a tile count), not auto")
+        return choose_patches(g, args.max_mac_overhead, scratch=scratch, interpreter=interp)
+    if not spec.isdigit() or int(spec) < 1:
+        raise InputError(f"--patches must be 'auto' or a tile count N >= 1, got {args.patches!r}")
+    if args.patch_stage is None:
+        raise InputError("--patches N needs --patch-stage K (the stage is ops 0..K)")
+    choice = choose_patches(g, float("inf"), scratch=scratch, ns=(int(spec),), stage_end=args.patch_stage,
+                            interpreter=interp, force=True)
+    return choice
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from picoml.frontends.tflite import load_tflite
     from picoml.interpreter import Interpreter
 
     g = load_tflite(args.model)
-    engine = Interpreter(g) if args.engine == "ref" else _host(g) if args.engine == "host" else _cortex_m(g)
-    outputs = engine.run(load_inputs(g, args.input, args.quantize))
+    if args.patches is not None:
+        if args.engine != "ref":
+            raise InputError("--patches runs on --engine ref only (generated C has no patch support yet)")
+        from picoml.plan.patches import run_patched
+
+        interp = Interpreter(g)
+        choice = _patch_choice(g, args, interp)
+        inputs = load_inputs(g, args.input, args.quantize)
+        outputs = (run_patched(g, choice.patch_plan, inputs, interp) if choice.patch_plan is not None
+                   else interp.run(inputs))
+    else:
+        engine = Interpreter(g) if args.engine == "ref" else _host(g) if args.engine == "host" else _cortex_m(g)
+        outputs = engine.run(load_inputs(g, args.input, args.quantize))
     if args.output:
         write_npz(args.output, outputs)
     for t, o in zip(g.output_tensors, outputs):
@@ -242,30 +285,95 @@ def _host(graph: Any) -> Any:
 
 
 # -- plan / compile ----------------------------------------------------------------------
-def model_plan(path: str, alignment: int = 16, algorithm: str = "best_fit") -> tuple[Any, Any]:
+def model_plan(path: str, alignment: int = 16, algorithm: str = "best_fit",
+               schedule: bool = False) -> tuple[Any, Any]:
+    """(graph, plan) of a model file; with ``schedule`` the graph's ops are first reordered to
+    minimise peak memory (the returned graph is the reordered one)."""
+    g, _, scratch, _ = _prepared(path, alignment, schedule)
+    from picoml.plan import plan_graph
+
+    return g, plan_graph(g, alignment=alignment, algorithm=algorithm, scratch=scratch)
+
+
+def _prepared(path: str, alignment: int, schedule: bool) -> tuple[Any, Any, dict, Any]:
+    """(graph, prepared interpreter, scratch per op, schedule report or None) of a model file."""
     from picoml.frontends.tflite import load_tflite
     from picoml.interpreter import Interpreter
-    from picoml.plan import plan_graph
 
     g = load_tflite(path)
     interp = Interpreter(g)  # checks every op and gives kernels' scratch needs
     scratch = {op.index: int(p["scratch_bytes"]) for op, _, p in interp.steps if p.get("scratch_bytes")}
-    return g, plan_graph(g, alignment=alignment, algorithm=algorithm, scratch=scratch)
+    report = None
+    if schedule:
+        from picoml.plan.schedule import schedule_report
+
+        report = schedule_report(g, alignment=alignment, scratch=scratch)
+        if report.graph is not g:
+            g = report.graph
+            interp = Interpreter(g)
+            scratch = {op.index: int(p["scratch_bytes"]) for op, _, p in interp.steps if p.get("scratch_bytes")}
+    return g, interp, scratch, report
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from picoml.plan import plot_plan, print_plan
 
-    g, plan = model_plan(args.model, args.alignment, args.algorithm)
+    if args.patches is not None:
+        return _plan_patched(args)
+    from picoml.plan import plan_graph
+
+    g, _, scratch, report = _prepared(args.model, args.alignment, args.schedule)
+    plan = plan_graph(g, alignment=args.alignment, algorithm=args.algorithm, scratch=scratch)
     if args.plot:
         plot_plan(plan, g, args.plot)
     if args.json:
-        print(json.dumps(plan.to_json()))
+        out = plan.to_json()
+        if report is not None:
+            out["schedule"] = report.to_json()
+        print(json.dumps(out))
         return 0
+    if report is not None:
+        r = report
+        print(f"schedule: {'reordered' if r.order != sorted(r.order) else 'kept the given order'}; "
+              f"arena {r.arena_before:,} -> {r.arena_after:,} bytes ({'exact' if r.exact else 'heuristic'} search)")
     print(print_plan(plan))
     peak = plan.peak_op
     print(f"arena: {plan.arena_bytes:,} bytes; peak at op #{peak} {g.ops[peak].type if peak >= 0 else ''}; "
           f"alive there: {', '.join(plan.peak_tensors)}")
+    return 0
+
+
+def _plan_patched(args: argparse.Namespace) -> int:
+    """``picoml plan --patches``: the patched plan, the unpatched arena and every candidate."""
+    from picoml.plan import print_plan
+    from picoml.plan.patches import plot_before_after
+
+    g, interp, scratch, report = _prepared(args.model, args.alignment, args.schedule)
+    choice = _patch_choice(g, args, interp, scratch)
+    pp = choice.patch_plan
+    if args.plot:
+        plot_before_after(g, choice, args.plot)
+    if args.json:
+        out = choice.memory_plan.to_json()
+        out.update(unpatched_arena_bytes=choice.unpatched_arena_bytes,
+                   mac_overhead=pp.mac_overhead if pp is not None else 0.0,
+                   patches=None if pp is None else {"stage_end_op": pp.stage_end, "n": pp.n},
+                   patch_candidates=[c.to_json() for c in choice.candidates])
+        if report is not None:
+            out["schedule"] = report.to_json()
+        print(json.dumps(out))
+        return 0
+    for c in choice.candidates:
+        print(f"  candidate: ops 0..{c.stage_end} in {c.n}x{c.n} tiles: arena {c.arena_bytes:,} bytes, "
+              f"MAC overhead {c.mac_overhead:.1%}{'' if c.accepted else ' (over the limit)'}")
+    if pp is None:
+        print(f"patching does not help: arena stays {choice.unpatched_arena_bytes:,} bytes")
+        print(print_plan(choice.memory_plan))
+        return 0
+    print(print_plan(choice.memory_plan))
+    print(f"patches: ops 0..{pp.stage_end} in {pp.n}x{pp.n} tiles; arena {choice.memory_plan.arena_bytes:,} bytes "
+          f"(unpatched {choice.unpatched_arena_bytes:,}, {choice.unpatched_arena_bytes / max(choice.memory_plan.arena_bytes, 1):.2f}x "
+          f"smaller); MAC overhead {pp.mac_overhead:.1%}")
     return 0
 
 

@@ -7,6 +7,8 @@
 Stages, one module each: ``lifetimes`` (when each tensor is alive), ``aliasing`` (views and
 in-place ops share bytes), ``allocators`` (offsets; the ``ALGORITHMS`` registry), ``verify``
 (an independent overlap check run on every plan), ``chart`` and ``plot`` (pictures).
+Optional passes: ``schedule`` (reorder ops for the smallest peak) and ``patches`` (run the first
+ops tile by tile, MCUNetV2; import ``picoml.plan.patches`` directly, it needs the kernels).
 """
 from picoml.plan.aliasing import IN_PLACE_OPS, VIEW_OPS
 from picoml.plan.allocators import ALGORITHMS, Request, peak_live_bytes
@@ -15,10 +17,11 @@ from picoml.plan.lifetimes import Lifetime, tensor_lifetimes
 from picoml.plan.memory_plan import Buffer, MemoryPlan
 from picoml.plan.planner import PlanError, plan_graph, scratch_from_params
 from picoml.plan.plot import plot_plan
+from picoml.plan.schedule import Schedule, schedule_report  # not `schedule`: it would hide the module
 from picoml.plan.verify import check_no_overlap
 
 __all__ = [
-    "ALGORITHMS", "Buffer", "IN_PLACE_OPS", "Lifetime", "MemoryPlan", "PlanError", "Request", "VIEW_OPS",
-    "check_no_overlap", "peak_live_bytes", "plan_graph", "plot_plan", "print_plan", "scratch_from_params",
-    "tensor_lifetimes",
+    "ALGORITHMS", "Buffer", "IN_PLACE_OPS", "Lifetime", "MemoryPlan", "PlanError", "Request", "Schedule",
+    "VIEW_OPS", "check_no_overlap", "peak_live_bytes", "plan_graph", "plot_plan", "print_plan",
+    "schedule_report", "scratch_from_params", "tensor_lifetimes",
 ]
