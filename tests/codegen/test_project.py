@@ -122,3 +122,20 @@ def test_plan_cli_json_and_plot(real, tmp_path, capsys):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert cli(["plan", str(real / "tflm/person_detection/person_detect.tflite")]) == 0
     assert "arena: 55,296 bytes" in capsys.readouterr().out
+
+
+def test_cmake_builds_and_runs(real, tmp_path):
+    if shutil.which("cmake") is None:
+        pytest.skip("cmake is not installed")
+    g = hello(real)
+    src = generate(g).write(tmp_path / "p")
+    build = tmp_path / "build"
+    for cmd in (["cmake", "-S", str(src), "-B", str(build), "-DCMAKE_C_FLAGS=-Wall -Wextra -Werror -pedantic"],
+                ["cmake", "--build", str(build)]):
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout + r.stderr
+    x = np.array([[-34]], np.int8)
+    (tmp_path / "in.bin").write_bytes(x.tobytes())
+    r = subprocess.run([str(build / "model_main"), str(tmp_path / "in.bin"), str(tmp_path / "out.bin")])
+    assert r.returncode == 0
+    assert (tmp_path / "out.bin").read_bytes() == Interpreter(g).run([x])[0].tobytes()
