@@ -4,7 +4,10 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: demo test test-all bench clean
+LCE_VENV := .venv-lce
+LCE_PINS := larq-compute-engine==0.16.0 tensorflow-cpu==2.16.2 tf-keras==2.16.0 larq==0.14.0 "numpy<2"
+
+.PHONY: demo demo-kws test test-all test-peers bench clean
 
 $(BIN)/python:
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) (set PY=...)"; exit 2; }
@@ -19,8 +22,21 @@ $(STAMP): $(BIN)/python pyproject.toml requirements-lock.txt
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
 
+demo-kws: $(STAMP)
+	$(BIN)/python examples/demo_kws.py
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 -q -m "not slow"
+	$(BIN)/python -m pytest -n 2 -q -m "not slow and not peers"
+
+# Opt-in: peer engines that cannot share picoml's environment (LCE 0.16 needs TF 2.16 and numpy<2)
+# get their own venv; tests hand them models through files (picoml/testing/lce_peer.py).
+$(LCE_VENV)/.installed:
+	$(PY) -m venv $(LCE_VENV)
+	$(LCE_VENV)/bin/pip install --quiet $(LCE_PINS)
+	touch $@
+
+test-peers: $(STAMP) $(LCE_VENV)/.installed
+	LCE_PYTHON=$(CURDIR)/$(LCE_VENV)/bin/python TF_USE_LEGACY_KERAS=1 $(BIN)/python -m pytest -q -m peers
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q
@@ -29,4 +45,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/reference_speed.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(LCE_VENV) build *.egg-info .pytest_cache

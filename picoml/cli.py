@@ -81,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     comp.add_argument("-o", "--output", required=True, metavar="DIR")
     comp.add_argument("--max-ram", type=int, metavar="BYTES", help="refuse a model whose arena is larger")
     comp.add_argument("--prefix", default="model", help="C name prefix (model_init, model_invoke, ...)")
+    _patch_args(comp)
     comp.set_defaults(func=cmd_compile)
 
     bench = sub.add_parser("bench", help="run the generated C in a Cortex-M emulator: instructions, cycles, memory")
@@ -92,6 +93,9 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--sram-kb", type=int, default=320, help="SRAM size (default 320)")
     bench.add_argument("--flash-wait-states", type=int, default=0, help="flash wait states for the cycle estimate")
     bench.add_argument("--opt", default="-O2", help="compiler optimisation flag (default -O2)")
+    bench.add_argument("--kernels", default="optimized", choices=("optimized", "portable"),
+                       help="optimized: the DSP kernels on cores that have them (default); portable: the "
+                            "reference kernels (-DPM_PORTABLE)")
     bench.add_argument("--input", action="append", default=[], metavar="FILE.npy",
                        help="one per model input, in order (default: seeded random inputs)")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
@@ -105,7 +109,23 @@ def _parser() -> argparse.ArgumentParser:
                             "mfcc: MLPerf Tiny KWS int8 [1, 49, 10, 1] (kws_ref_model)")
     feats.add_argument("--output", required=True, metavar="F.npy", help="where to write the int8 features")
     feats.set_defaults(func=cmd_features)
+
+    demo = sub.add_parser("demo", help="run a demo end to end and write its report")
+    demo.add_argument("name", choices=["kws"], help="kws: keyword spotting, synthetic speech to a Cortex-M4")
+    demo.add_argument("--out", default="out", help="report folder parent (default: out -> out/kws_report)")
+    demo.set_defaults(func=cmd_demo)
     return p
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """``picoml demo kws``: train, deploy and measure (see :mod:`picoml.kws`)."""
+    import torch
+
+    from picoml.kws import Settings, run
+
+    torch.set_num_threads(2)
+    run(Settings(out=args.out))
+    return 0
 
 
 # -- info --------------------------------------------------------------------------------
@@ -220,7 +240,7 @@ def write_npz(path: str, outputs: Sequence[np.ndarray]) -> None:
 
 
 def _patch_args(p: argparse.ArgumentParser) -> None:
-    """Options of patch-based execution (MCUNetV2), shared by ``plan`` and ``run``."""
+    """Options of patch-based execution (MCUNetV2), shared by ``plan``, ``run`` and ``compile``."""
     p.add_argument("--patches", metavar="auto|N",
                    help="run the first ops tile by tile: 'auto' picks the stage and N x N tiles with the "
                         "smallest arena, N forces N x N tiles")
@@ -253,15 +273,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     g = load_tflite(args.model)
     if args.patches is not None:
-        if args.engine != "ref":
-            raise InputError("--patches runs on --engine ref only (generated C has no patch support yet)")
+        if args.engine not in ("ref", "host"):
+            raise InputError("--patches runs on --engine ref or host")
         from picoml.plan.patches import run_patched
 
         interp = Interpreter(g)
-        choice = _patch_choice(g, args, interp)
+        choice = _patch_choice(g, args, interp, _scratch(interp))
         inputs = load_inputs(g, args.input, args.quantize)
-        outputs = (run_patched(g, choice.patch_plan, inputs, interp) if choice.patch_plan is not None
-                   else interp.run(inputs))
+        if args.engine == "host":
+            outputs = _host(g, choice.patch_plan).run(inputs)
+        else:
+            outputs = (run_patched(g, choice.patch_plan, inputs, interp) if choice.patch_plan is not None
+                       else interp.run(inputs))
     else:
         engine = Interpreter(g) if args.engine == "ref" else _host(g) if args.engine == "host" else _cortex_m(g)
         outputs = engine.run(load_inputs(g, args.input, args.quantize))
@@ -278,10 +301,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _host(graph: Any) -> Any:
-    from picoml.targets.host import compile_host
+def _host(graph: Any, patches: Any = None) -> Any:
+    from picoml.codegen import generate
+    from picoml.targets.host import HostModel
 
-    return compile_host(graph)
+    return HostModel(graph, generate(graph, patches=patches))
+
+
+def _scratch(interp: Any) -> dict:
+    """Scratch bytes per op from a prepared interpreter (what the generated C plans)."""
+    return {op.index: int(p["scratch_bytes"]) for op, _, p in interp.steps if p.get("scratch_bytes")}
 
 
 # -- plan / compile ----------------------------------------------------------------------
@@ -382,10 +411,18 @@ def cmd_compile(args: argparse.Namespace) -> int:
     from picoml.frontends.tflite import load_tflite
 
     g = load_tflite(args.model)
-    project = generate(g, prefix=args.prefix, max_ram=args.max_ram)
+    pp = None
+    if args.patches is not None:
+        from picoml.interpreter import Interpreter
+
+        interp = Interpreter(g)
+        pp = _patch_choice(g, args, interp, _scratch(interp)).patch_plan
+    project = generate(g, prefix=args.prefix, max_ram=args.max_ram, patches=pp)
     out = project.write(args.output)
     print(f"wrote {out}/ ({len(project.files)} files): arena {project.arena_bytes:,} bytes, "
           f"weights {project.weight_bytes:,} bytes, {project.macs:,} MACs")
+    if pp is not None:
+        print(f"patches: ops 0..{pp.stage_end} in {pp.n}x{pp.n} tiles (MAC overhead {pp.mac_overhead:.1%})")
     return 0
 
 
@@ -414,7 +451,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     g = load_tflite(args.model)
     inputs = load_inputs(g, args.input, False) if args.input else None
     model = compile_cortex_m(g, cpu=args.cpu or args.target, opt=args.opt, flash_kb=args.flash_kb,
-                             sram_kb=args.sram_kb, clock_mhz=args.clock_mhz, flash_wait_states=args.flash_wait_states)
+                             sram_kb=args.sram_kb, clock_mhz=args.clock_mhz, flash_wait_states=args.flash_wait_states,
+                             kernels=args.kernels)
     fig = model.bench(inputs)
     if args.plot:
         _plot_ops(fig, os.path.basename(args.model), args.plot)

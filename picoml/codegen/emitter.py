@@ -4,6 +4,19 @@ The output calls C kernels in a fixed order with constant shapes (no interpreter
 keeps weights and parameter blocks ``const`` (flash), puts every activation in one static
 arena of exactly the planned size, and never calls malloc. Each op's call comes from the C
 kernel table (:mod:`picoml.codegen.registry`) fed with the params the NumPy kernel prepared.
+
+Optimised kernels (``codegen/c/opt/<isa>/``, e.g. Cortex-M DSP) are a second table keyed by
+the same op types (``registry.OPT_OPS``). When an op has an applicable entry, both calls are
+emitted, each with its own constants (the optimised kernels read weights in their own layout):
+
+    #if PM_ARM_DSP            <- defined by opt/arm/pm_arm.h from the compiler's feature macros
+      the optimised call      (its constants are declared in a matching #if block)
+    #else
+      the portable call       (the reference; also what -DPM_PORTABLE selects)
+    #endif
+
+so one project builds for every core, and a compiler only ever sees one set of constants. The
+optimised library files are copied (from ``c/opt/<isa>/``) only for the modules such ops use.
 """
 from __future__ import annotations
 
@@ -18,13 +31,20 @@ from typing import Any, Optional
 import numpy as np
 
 from picoml.codegen.cformat import CTYPES, c_array_body, c_float, c_int
-from picoml.codegen.registry import get_c_op
+from picoml.codegen.registry import get_c_op, get_opt_ops
 from picoml.errors import PicomlError, ResourceError
 from picoml.interpreter import Interpreter
 from picoml.ir import Graph, Op, Tensor
 
 C_DIR = Path(__file__).parent / "c"
 MARKER = ".picoml-project"
+# isa of an optimised kernel variant -> (the macro that selects it, the module defining the macro)
+OPT_GUARDS = {"arm": ("PM_ARM_DSP", "arm")}
+
+
+def _portable(isa: str) -> str:
+    """The declaration scope of a portable call that has an ``isa`` alternative."""
+    return "!" + isa
 
 
 @dataclass
@@ -37,6 +57,9 @@ class CProject:
     weight_bytes: int
     macs: int
     op_summaries: list[dict] = field(default_factory=list)
+    # weight bytes of a build that selects an optimised variant (isa -> bytes); weight_bytes
+    # is the portable build's
+    variant_weight_bytes: dict[str, int] = field(default_factory=dict)
 
     @property
     def sources(self) -> list[str]:
@@ -108,29 +131,37 @@ class OpContext:
         return f"(({ctype} *)(pm_arena.bytes + {off}))"
 
     def use(self, *modules: str) -> None:
-        """Library modules this op needs (``"conv"`` copies pm_conv.h and pm_conv.c)."""
+        """Library modules this op needs (``"conv"`` copies pm_conv.h and pm_conv.c; an
+        optimised module such as ``"conv_arm"`` comes from ``c/opt/<isa>/``)."""
         self.gen.modules.update(modules)
 
 
 class _Generator:
-    def __init__(self, graph: Graph, prefix: str, alignment: int, max_ram: Optional[int]) -> None:
+    def __init__(self, graph: Graph, prefix: str, alignment: int, max_ram: Optional[int],
+                 patches: Any = None) -> None:
         from picoml.plan import plan_graph
+        from picoml.plan.patches import patched_plan
 
         self.graph = graph
         self.prefix = prefix
         self.interp = Interpreter(graph)
         scratch = {op.index: int(p.get("scratch_bytes", 0)) for op, _, p in self.interp.steps
                    if p.get("scratch_bytes")}
-        self.plan = plan_graph(graph, alignment=alignment, scratch=scratch)
+        self.patches = patches  # a picoml.plan.patches.PatchPlan: its stage runs tile by tile
+        self.plan = (plan_graph(graph, alignment=alignment, scratch=scratch) if patches is None
+                     else patched_plan(graph, patches, alignment=alignment, scratch=scratch))
         if max_ram is not None and self.plan.arena_bytes > max_ram:
             raise ResourceError(
                 f"model needs a {self.plan.arena_bytes:,}-byte arena but --max-ram is {max_ram:,} bytes "
                 f"({self.plan.arena_bytes - max_ram:,} bytes over); peak at op #{self.plan.peak_op}. Use a smaller "
                 "input or model, or raise the limit.")
         self.modules: set[str] = set()
-        self.decls: list[str] = []
+        # declarations and weight bytes per scope: None (every build), an isa (the optimised
+        # variant's constants) or _portable(isa) (constants of the calls that isa replaces)
+        self.scope: Optional[str] = None
+        self.decls: dict[Optional[str], list[str]] = {None: []}
+        self.scope_weight_bytes: dict[Optional[str], int] = {None: 0}
         self.const_syms: dict[tuple, str] = {}
-        self.weight_bytes = 0
         self.counter = 0
 
     # -- declarations -------------------------------------------------------------------
@@ -140,22 +171,58 @@ class _Generator:
 
     def const_array(self, values: np.ndarray, ctype: str, hint: str) -> str:
         flat = np.ascontiguousarray(values).ravel()
-        key = (ctype, flat.dtype.str, flat.tobytes())
+        key = (self.scope, ctype, flat.dtype.str, flat.tobytes())
         if key in self.const_syms:
             return self.const_syms[key]
         sym = self._sym(hint)
         n = max(flat.size, 1)
         body = c_array_body(flat, ctype) if flat.size else "0"
-        self.decls.append(f"static const {ctype} {sym}[{n}] = {{\n  {body}\n}};")
-        self.weight_bytes += flat.size * np.dtype(_np_of(ctype)).itemsize
+        self.decls[self.scope].append(f"static const {ctype} {sym}[{n}] = {{\n  {body}\n}};")
+        self.scope_weight_bytes[self.scope] += flat.size * np.dtype(_np_of(ctype)).itemsize
         self.const_syms[key] = sym
         return sym
 
     def const_struct(self, ctype: str, fields: dict[str, Any], hint: str) -> str:
         sym = self._sym(hint)
         inits = ",\n  ".join(f".{k} = {_c_value(v)}" for k, v in fields.items())
-        self.decls.append(f"static const {ctype} {sym} = {{\n  {inits}\n}};")
+        self.decls[self.scope].append(f"static const {ctype} {sym} = {{\n  {inits}\n}};")
         return sym
+
+    def build_weight_bytes(self, isa: Optional[str] = None) -> int:
+        """Bytes of const arrays in a build that selects ``isa``'s kernels (None: portable)."""
+        return sum(n for scope, n in self.scope_weight_bytes.items()
+                   if scope is None or scope == isa or (scope.startswith("!") and scope != _portable(isa or "")))
+
+    # -- optimised variants ---------------------------------------------------------------
+    def _emit_in_scope(self, scope: Optional[str], emit: Any, op: Op, params: dict) -> Optional[str]:
+        """Run an emitter with its declarations going to ``scope``; an optimised emitter that
+        returns None (not applicable to this op) leaves no trace."""
+        self.decls.setdefault(scope, [])
+        self.scope_weight_bytes.setdefault(scope, 0)
+        saved = (self.scope, {k: len(v) for k, v in self.decls.items()}, dict(self.const_syms),
+                 dict(self.scope_weight_bytes), set(self.modules))
+        self.scope = scope
+        try:
+            stmt = emit(OpContext(self, op, params))
+        finally:
+            self.scope = saved[0]
+        if stmt is None:
+            for k, n in saved[1].items():
+                del self.decls[k][n:]
+            self.const_syms, self.scope_weight_bytes, self.modules = saved[2], saved[3], saved[4]
+        return stmt
+
+    def emit_op(self, op: Op, params: dict) -> str:
+        """The C statement(s) of one op: the portable call, or both calls under ``#if`` when
+        an optimised kernel applies (see the module docstring)."""
+        for isa, emit in get_opt_ops(op.type):
+            fast = self._emit_in_scope(isa, emit, op, params)
+            if fast is not None:
+                macro, module = OPT_GUARDS[isa]
+                self.modules.add(module)
+                portable = self._emit_in_scope(_portable(isa), get_c_op(op.type), op, params)
+                return f"#if {macro}\n  {fast}\n#else\n  {portable}\n#endif"
+        return get_c_op(op.type)(OpContext(self, op, params))
 
     def pointer(self, t: Tensor, ctype: Optional[str], const: bool) -> str:
         ctype = ctype or CTYPES[t.dtype.value]
@@ -168,9 +235,16 @@ class _Generator:
     def generate(self) -> CProject:
         calls = []
         summaries = []
-        for op, _, params in self.interp.steps:
-            ctx = OpContext(self, op, params)
-            stmt = get_c_op(op.type)(ctx)
+        steps = self.interp.steps
+        if self.patches is not None:  # the stage's calls: picoml.codegen.patches
+            from picoml.codegen.patches import emit_stage
+
+            stage, summary = emit_stage(self, self.patches)
+            calls.append(stage)
+            summaries.append(summary)
+            steps = steps[self.patches.stage_end + 1:]
+        for op, _, params in steps:
+            stmt = self.emit_op(op, params)
             ins = ", ".join(str(list(self.graph.tensors[n].shape)) for n in op.inputs if n is not None
                             and not self.graph.tensors[n].is_const)
             outs = ", ".join(str(list(self.graph.tensors[n].shape)) for n in op.outputs)
@@ -183,15 +257,19 @@ class _Generator:
         files = {f"{self.prefix}.h": self._header(P), f"{self.prefix}.c": self._source(calls)}
         for m in sorted(self.modules):
             for ext in (".h", ".c"):
-                src = C_DIR / f"pm_{m}{ext}"
-                if src.exists():
-                    files[src.name] = src.read_text()
+                for folder in (C_DIR, *(C_DIR / "opt" / isa for isa in OPT_GUARDS)):
+                    src = folder / f"pm_{m}{ext}"
+                    if src.exists():
+                        files[src.name] = src.read_text()
         files["requant.h"] = (C_DIR / "requant.h").read_text()
         files["main.c"] = _MAIN.replace("@PU@", P).replace("@P@", self.prefix)
         sources = " ".join(sorted(n for n in files if n.endswith(".c") and n != "main.c"))
         files["Makefile"] = _MAKEFILE.replace("@SOURCES@", sources).replace("@P@", self.prefix)
         files["CMakeLists.txt"] = _CMAKE.replace("@SOURCES@", sources).replace("@P@", self.prefix)
-        return CProject(files, self.prefix, self.plan.arena_bytes, self.weight_bytes, self.interp.macs, summaries)
+        variants = {isa: self.build_weight_bytes(isa) for isa in OPT_GUARDS if isa in self.decls}
+        macs = self.interp.macs if self.patches is None else self.patches.macs_patched
+        return CProject(files, self.prefix, self.plan.arena_bytes, self.build_weight_bytes(), macs,
+                        summaries, variants)
 
     def _io(self, kind: str) -> list[Tensor]:
         return self.graph.input_tensors if kind == "input" else self.graph.output_tensors
@@ -232,7 +310,11 @@ class _Generator:
                  "#define PM_OP_BEGIN(index) ((void)0)", "#define PM_OP_END(index) ((void)0)", "#endif", "",
                  "/* One static arena holds every activation (offsets from picoml's memory planner). */",
                  f"static union {{ uint8_t bytes[{arena}]; int64_t align_; }} pm_arena;", ""]
-        lines += self.decls
+        lines += self.decls[None]
+        for isa, (macro, _) in OPT_GUARDS.items():
+            if self.decls.get(isa) or self.decls.get(_portable(isa)):
+                lines += [f"#if {macro}", *self.decls.get(isa, []), "#else", *self.decls.get(_portable(isa), []),
+                          f"#endif /* {macro} */"]
         variables = [t for t in self.graph.tensors.values() if t.variable and not t.is_const]
         init_body = "\n".join(f"  memset(pm_arena.bytes + {self.plan.offsets[t.name]}, 0, {t.nbytes});"
                               for t in variables) or "  /* no state to reset */"
@@ -267,11 +349,14 @@ def _c_value(v: Any) -> str:
     raise TypeError(f"cannot emit {v!r} as a C value")
 
 
-def generate(graph: Graph, prefix: str = "model", alignment: int = 16, max_ram: Optional[int] = None) -> CProject:
-    """The C project for ``graph`` (see :class:`CProject`)."""
+def generate(graph: Graph, prefix: str = "model", alignment: int = 16, max_ram: Optional[int] = None,
+             patches: Any = None) -> CProject:
+    """The C project for ``graph`` (see :class:`CProject`). ``patches``, a
+    :class:`picoml.plan.patches.PatchPlan` of ``graph``, runs its stage tile by tile in the
+    arena of ``patched_plan`` (see :mod:`picoml.codegen.patches`)."""
     if not prefix.isidentifier():
         raise PicomlError(f"prefix '{prefix}' is not a C identifier")
-    return _Generator(graph, prefix, alignment, max_ram).generate()
+    return _Generator(graph, prefix, alignment, max_ram, patches).generate()
 
 
 _MAIN = """/* Example program: read the raw input bytes (all inputs, concatenated) from a file, run the

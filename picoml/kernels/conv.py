@@ -24,6 +24,7 @@ from picoml.ir import DType, Graph, Op, Tensor
 from picoml.kernels.output_stage import (check_dtype, check_rank, fail, float_output,
                                          float_params, float_stage, folded_bias, int_attr,
                                          operands, quantized_params, requantize, stage_pixels)
+from picoml.kernels.arm_scratch import arm_conv_scratch, arm_depthwise_layout
 from picoml.kernels.padding import out_size, pad_before
 from picoml.kernels.registry import Params, register
 
@@ -66,10 +67,12 @@ def interior(p: Params, axis: str, in_size: int, k: int) -> tuple[int, int]:
 
 def _conv_scratch(p: Params, x: Tensor, w: Tensor) -> int:
     """Bytes of scratch the C CONV_2D kernels use: int8 keeps the im2col patches of the pixels
-    one output-stage call covers (none for 1x1 kernels, which read the input in place); hybrid
-    keeps one batch of quantized input."""
+    one output-stage call covers (none for 1x1 kernels, which read the input in place), or the
+    Cortex-M DSP kernel's widened pixel pair if larger; hybrid keeps one batch of quantized
+    input."""
     if p["kind"] == "int8":
-        return p["stage_pixels"] * int(np.prod(w.shape[1:])) if w.shape[1] * w.shape[2] > 1 else 0
+        portable = p["stage_pixels"] * int(np.prod(w.shape[1:])) if w.shape[1] * w.shape[2] > 1 else 0
+        return max(portable, arm_conv_scratch(int(np.prod(w.shape[1:]))) if p["groups"] == 1 else 0)
     if p["kind"] == "hybrid":
         return x.shape[1] * x.shape[2] * x.shape[3]
     return 0
@@ -253,6 +256,11 @@ class DepthwiseConv2D:
                 p["as_conv"] = cin == 1 and (kh, kw) != (3, 3)
                 p["scratch_bytes"] = (p["stage_pixels"] * kh * kw if p["as_conv"]
                                       else 4 * cout * p["stage_pixels"] + cin)
+                # the Cortex-M DSP kernel's planes (or im2col quad), if larger
+                arm = (arm_conv_scratch(kh * kw) if p["as_conv"] else arm_depthwise_layout(
+                    cin, multiplier, p["out_h"], p["out_w"], (kh, kw), (p["stride_h"], p["stride_w"]),
+                    (p["dilation_h"], p["dilation_w"]))["scratch_bytes"])
+                p["scratch_bytes"] = max(p["scratch_bytes"], arm)
         p["interior_h"] = interior(p, "h", ih, kh)
         p["interior_w"] = interior(p, "w", iw, kw)
         p["macs"] = n * p["out_h"] * p["out_w"] * cout * kh * kw

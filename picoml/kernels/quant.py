@@ -173,3 +173,52 @@ def multiply_by_requant_constants(x: IntArray, multiplier: IntArray, c: dict[str
     xs = wrap_int32(np.asarray(x, np.int64) << c["left_shift"])
     t = xs * np.asarray(multiplier, np.int64) + c["round"] - ((xs < c["neg_below"]).astype(np.int64) << 31)
     return t >> c["total_shift"]
+
+
+# -- the Cortex-M DSP form of the int8 output stage ---------------------------------------------
+# C twin: pm_arm_requant in codegen/c/opt/arm/pm_arm.h.
+ARM_FOLD_MAX_SHIFT = 24  # up to this right shift, zero_point * 2**(31 + r) folds into the rounding
+
+
+def arm_requant_constants(multiplier: IntArray, shift: IntArray, zero_point: int) -> "dict[str, np.ndarray] | None":
+    """Per-channel constants of ``wrap32(MBQM(x, q, shift) + zero_point)`` as one 64-bit
+    multiply-add whose high word, shifted right, is the answer (the Cortex-M DSP kernels' output
+    stage: AND, ADDS, ADC, SMLAL, ASR, then ADD ``offset``). None when a channel has ``q > 0``
+    with a right shift r = -shift outside [1, 31] (a multiplier of 0.5 or more: those ops keep
+    the portable kernels) or ``q`` outside [2**30, 2**31).
+
+    Derivation (see :func:`requant_constants` for the merged double rounding): the output is
+    ``(x*q + 2**30 + 2**(30+r) - [x < nb] * 2**31) >> (31 + r)`` with ``nb = -(2**30 // q)``,
+    which is 0, or -1 when ``q == 2**30``; there, x = -1 gives 0 with either value of the
+    bracket (r >= 1), so the bracket is the sign bit of x. With ``round`` the constant terms,
+    ``(t >> 32) >> (r - 1)`` equals ``t >> (31 + r)``. The zero point is added after the shift
+    (``offset``), or, when every channel has r <= ARM_FOLD_MAX_SHIFT, folded into ``round`` as
+    ``zero_point * 2**(31+r)`` (``offset`` 0): exact, since MBQM's result is below 2**30 in
+    magnitude for r >= 1, so TFLM's int32 addition never wraps. A channel with ``q == 0``
+    (a zero scale) gives 0 for every x: ``round = 2**31``, shift 0. Every term of ``t`` stays
+    below 2**63 in magnitude.
+    """
+    q = np.atleast_1d(np.asarray(multiplier, np.int64))
+    r = -np.broadcast_to(np.asarray(shift, np.int64), q.shape)
+    live = q != 0
+    if np.any(live & ((q < 1 << 30) | (q > INT32_MAX) | (r < 1) | (r > 31))) or np.any(q < 0):
+        return None
+    if not -128 <= int(zero_point) <= 127:
+        return None
+    r = np.where(live, r, 1)
+    fold = bool(np.all(r <= ARM_FOLD_MAX_SHIFT))
+    rounding = np.where(live, (np.int64(1) << 30) + (np.int64(1) << (30 + r)), np.int64(1) << 31)
+    if fold:
+        rounding = rounding + np.int64(zero_point) * (np.int64(1) << np.where(live, 31 + r, 32))
+    return {"multiplier": q, "round_lo": wrap_int32(rounding & 0xFFFFFFFF), "round_hi": rounding >> 32,
+            "shift": np.where(live, r - 1, 0), "offset": np.int64(0 if fold else zero_point)}
+
+
+def multiply_by_arm_constants(x: IntArray, c: "dict[str, np.ndarray]") -> np.ndarray:
+    """``wrap32(MBQM(x) + zero_point)`` from :func:`arm_requant_constants`, computed the way the
+    C does: ``(hi32(x*q + round - [x < 0] * 2**31) >> shift) + offset`` (tests check it against
+    the reference for every kind of int32 x)."""
+    x = np.asarray(x, np.int64)
+    rounding = (np.asarray(c["round_hi"], np.int64) << 32) + (np.asarray(c["round_lo"], np.int64) & 0xFFFFFFFF)
+    t = x * np.asarray(c["multiplier"], np.int64) + rounding - ((x < 0).astype(np.int64) << 31)
+    return ((t >> 32) >> np.asarray(c["shift"], np.int64)) + c["offset"]

@@ -19,7 +19,9 @@ execution because every output element sees exactly the same taps in the same or
 
 Memory: the stage's intermediate tensors only need their largest tile window, while the graph
 input and the full stage output stay alive for the whole stage. ``patched_plan`` plans a
-*virtual* graph with those shapes (the stage output alive from op 0), so the arena is
+*virtual* graph with those shapes (the stage output alive from op 0, the stage input until the
+stage's last op, plus one tile of the stage output, which the generated C writes and then copies
+to its place), so the arena is
 ``max(tile buffers + stage input + stage output, rest of the graph)`` as laid out by the normal
 planner. MAC overhead is the extra work of recomputed halos (conv MACs are proportional to the
 output pixels computed).
@@ -282,14 +284,36 @@ def run_patched(graph: Graph, plan: PatchPlan, inputs: Inputs,
 
 
 # -- memory -----------------------------------------------------------------------------------
+def output_tile_name(plan: PatchPlan) -> str:
+    """The buffer the stage's last op writes one tile into (then copied into the stage output)."""
+    return f"{plan.stage_output}@tile"
+
+
+def output_tile_shape(graph: Graph, plan: PatchPlan) -> tuple[int, ...]:
+    """The largest tile of the stage output."""
+    wins = [steps[-1].out for steps in plan.tiles]
+    shape = graph.tensors[plan.stage_output].shape
+    return (shape[0], max(w[1] - w[0] for w in wins), max(w[3] - w[2] for w in wins), *shape[3:])
+
+
 def virtual_graph(graph: Graph, plan: PatchPlan) -> Graph:
     """The graph the planner sees for patched execution: stage intermediates shrunk to their
-    largest tile, and the stage output read by op 0 so that it is alive for the whole stage."""
+    largest tile, the stage output read by op 0 so that it is alive for the whole stage, the
+    graph inputs the stage reads kept alive until its last op (every tile reads them again),
+    and the last op writing a tile buffer (``output_tile_name``; generated C copies it into the
+    stage output, whose tile rows are not contiguous)."""
     tensors = dict(graph.tensors)
     for name, shape in plan.tile_shapes.items():
         tensors[name] = dataclasses.replace(graph.tensors[name], shape=shape)
-    ops = [dataclasses.replace(op, inputs=list(op.inputs)) for op in graph.ops]
+    tile = output_tile_name(plan)
+    tensors[tile] = dataclasses.replace(graph.tensors[plan.stage_output], name=tile,
+                                        shape=output_tile_shape(graph, plan))
+    ops = [dataclasses.replace(op, inputs=list(op.inputs), outputs=list(op.outputs)) for op in graph.ops]
     ops[0].inputs.append(plan.stage_output)
+    last = ops[plan.stage_end]
+    last.outputs.append(tile)  # the stage output stays listed: it may be a graph output
+    read = {n for op in graph.ops[:plan.stage_end + 1] for n in op.inputs}
+    last.inputs += [n for n in graph.inputs if n in read and n not in last.inputs]
     return Graph(tensors, ops, list(graph.inputs), list(graph.outputs), graph.name, graph.description)
 
 

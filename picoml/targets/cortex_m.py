@@ -12,6 +12,7 @@ Builds are cached by the hash of every source, the flags and the memory sizes.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
@@ -45,6 +46,10 @@ CPU_FLAGS = {
     "cortex-m33": ["-mcpu=cortex-m33", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-sp-d16"],
 }
 CPUS = tuple(CPU_FLAGS)
+# kernels="optimized" lets cores with the DSP extension run the codegen/c/opt/arm kernels
+# (selected by the compiler's __ARM_FEATURE_DSP); "portable" builds with -DPM_PORTABLE.
+KERNELS = ("optimized", "portable")
+DSP_CPUS = ("cortex-m4", "cortex-m7", "cortex-m33")
 # -std=c99 also turns off floating-point contraction (no fused multiply-add), like the host build.
 C_FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-ffunction-sections", "-fdata-sections"]
 LD_FLAGS = ["-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs", "-Wl,--gc-sections"]
@@ -66,11 +71,14 @@ class TargetConfig:
     clock_mhz: float = 120.0
     flash_wait_states: int = 0
     profile: bool = True
+    kernels: str = "optimized"
 
     def check(self) -> None:
         """Reject settings picoml cannot build or emulate."""
         if self.cpu not in CPU_FLAGS:
             raise PicomlError(f"unknown Cortex-M cpu '{self.cpu}'; supported: {', '.join(CPUS)}")
+        if self.kernels not in KERNELS:
+            raise PicomlError(f"kernels must be one of {', '.join(KERNELS)}, got '{self.kernels}'")
         if not re.fullmatch(r"-O[0-3sgz]|-Ofast", self.opt):
             raise PicomlError(f"opt must be one of -O0 -O1 -O2 -O3 -Os -Oz -Og -Ofast, got '{self.opt}'")
         for name in ("flash_kb", "sram_kb", "clock_mhz"):
@@ -84,6 +92,11 @@ class TargetConfig:
     @property
     def flash_bytes(self) -> int:
         return int(self.flash_kb) * 1024
+
+    @property
+    def optimized(self) -> bool:
+        """Whether the build runs the DSP kernels (optimized kernels on a core that has DSP)."""
+        return self.kernels == "optimized" and self.cpu in DSP_CPUS
 
     @property
     def sram_bytes(self) -> int:
@@ -155,7 +168,8 @@ def build_firmware(project: CProject, config: TargetConfig) -> Path:
     """Compile and link the firmware ELF (cached); :class:`ResourceError` if it does not fit."""
     gcc = toolchain()
     files = firmware_files(project)
-    cflags = [*CPU_FLAGS[config.cpu], config.opt, *C_FLAGS] + (["-DPICOML_PROFILE"] if config.profile else [])
+    cflags = [*CPU_FLAGS[config.cpu], config.opt, *C_FLAGS] + (["-DPICOML_PROFILE"] if config.profile else []) \
+        + ([] if config.kernels == "optimized" else ["-DPM_PORTABLE"])
     script = linker_script(config.flash_bytes, config.sram_bytes)
     h = hashlib.sha256(repr((gcc, cflags, LD_FLAGS, script, sorted(files.items()))).encode())
     out = cache_dir() / h.hexdigest()[:24] / "firmware.elf"
@@ -350,14 +364,18 @@ def mismatch(got: list[np.ndarray], expected: list[np.ndarray], float_rtol: floa
 
 def compile_cortex_m(graph: Graph, cpu: str = "cortex-m4", opt: str = "-O2", flash_kb: int = 1024,
                      sram_kb: int = 320, clock_mhz: float = 120, flash_wait_states: int = 0,
-                     profile: bool = True) -> CortexMModel:
+                     profile: bool = True, kernels: str = "optimized") -> CortexMModel:
     """Build ``graph`` into Cortex-M firmware and load it in the emulator (see the module docstring).
 
+    ``kernels="optimized"`` (default) runs the DSP kernels of ``codegen/c/opt/arm`` on cores
+    that have the extension (M4, M7, M33) and the portable ones elsewhere; ``"portable"``
+    builds with ``-DPM_PORTABLE``, the reference kernels everywhere.
     Raises :class:`ResourceError` when the model does not fit ``flash_kb`` or ``sram_kb``.
     """
     from picoml.codegen import generate
 
-    config = TargetConfig(cpu, opt, flash_kb, sram_kb, float(clock_mhz), int(flash_wait_states), bool(profile))
+    config = TargetConfig(cpu, opt, flash_kb, sram_kb, float(clock_mhz), int(flash_wait_states), bool(profile),
+                          kernels)
     config.check()
     try:
         import elftools  # noqa: F401
@@ -367,6 +385,8 @@ def compile_cortex_m(graph: Graph, cpu: str = "cortex-m4", opt: str = "-O2", fla
                           "pip install unicorn==2.1.4 pyelftools==0.33 capstone==5.0.9") from None
     toolchain()
     project = generate(graph, prefix="model")
+    if config.optimized and "arm" in project.variant_weight_bytes:  # the constants this build holds
+        project = dataclasses.replace(project, weight_bytes=project.variant_weight_bytes["arm"])
     if project.arena_bytes > config.sram_bytes:  # fail before a long build
         check_fits(MemoryFigures(0, 0, project.arena_bytes, 0), config, stack=STACK_MIN_BYTES)
     return CortexMModel(graph, project, config, build_firmware(project, config))

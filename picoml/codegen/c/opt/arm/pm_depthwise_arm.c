@@ -1,0 +1,496 @@
+/* picoml DEPTHWISE_CONV_2D int8 kernel for DSP cores (see pm_depthwise_arm.h). */
+#include "pm_depthwise_arm.h"
+
+#if PM_ARM_DSP
+
+static inline void store32(void *p, uint32_t v) { memcpy(p, &v, 4); }
+
+/* -- widening input rows into int16 planes -------------------------------------------------- */
+
+/* Input rows iy0 .. iy0 + count - 1 (of the image) of channels c0 .. c0 + group - 1 into the
+ * planes' ring of plane_rows rows (input row iy at slot (iy - first_row) mod plane_rows): the
+ * input columns, or zero points throughout for a row outside the input. The columns left and
+ * right of the input hold zero points from the start (pad_columns) and are never written. */
+static void widen_rows(const pm_depthwise_conv_s8_arm_params *p, const int8_t *image, int32_t c0, int32_t iy0,
+                       int32_t count, int16_t *planes, int32_t plane_rows, int32_t first_row) {
+  const int32_t in_w = p->w.in_w, in_c = p->w.in_c, pad = p->w.pad_w, row_len = p->row_len, group = p->group;
+  const int32_t plane_size = plane_rows * row_len;
+  const int16_t zp = (int16_t)p->input_zero_point;
+  int32_t j, x, k;
+  for (k = 0; k < count; ++k) {
+    const int32_t iy = iy0 + k;
+    int16_t *row = planes + ((iy - first_row) % plane_rows) * row_len;
+    const int8_t *src = image + iy * in_w * in_c + c0;
+    if (iy < 0 || iy >= p->w.in_h) { /* a padding row: zero points throughout */
+      for (j = 0; j < group; ++j) {
+        int16_t *r = row + j * plane_size;
+        for (x = 0; x < row_len; ++x) r[x] = zp;
+      }
+      continue;
+    }
+    if (group == 4) { /* two pixels of four channels per step: two words per plane row */
+      int16_t *r0 = row + pad;
+      int16_t *r1 = r0 + plane_size, *r2 = r1 + plane_size, *r3 = r2 + plane_size;
+      for (x = 0; x + 2 <= in_w; x += 2, src += 2 * in_c) {
+        const int32_t v0 = pm_arm_load32(src), v1 = pm_arm_load32(src + in_c);
+        const uint32_t e0 = (uint32_t)pm_arm_even(v0), o0 = (uint32_t)pm_arm_odd(v0);
+        const uint32_t e1 = (uint32_t)pm_arm_even(v1), o1 = (uint32_t)pm_arm_odd(v1);
+        store32(r0 + x, pm_arm_pack_bottoms(e0, e1)); /* channel c0 at x, x + 1 */
+        store32(r2 + x, pm_arm_pack_tops(e0, e1));
+        store32(r1 + x, pm_arm_pack_bottoms(o0, o1));
+        store32(r3 + x, pm_arm_pack_tops(o0, o1));
+      }
+      if (x < in_w) r0[x] = src[0], r1[x] = src[1], r2[x] = src[2], r3[x] = src[3];
+    } else {
+      for (x = 0; x < in_w; ++x, src += in_c) row[pad + x] = *src;
+    }
+  }
+}
+
+/* The zero points left and right of the input columns, in every row of every plane. */
+static void pad_columns(const pm_depthwise_conv_s8_arm_params *p, int16_t *planes, int32_t rows) {
+  const int32_t row_len = p->row_len, first = p->w.pad_w, last = p->w.pad_w + p->w.in_w;
+  const int16_t zp = (int16_t)p->input_zero_point;
+  int32_t r, x;
+  for (r = 0; r < rows; ++r, planes += row_len) {
+    for (x = 0; x < first; ++x) planes[x] = zp;
+    for (x = last; x < row_len; ++x) planes[x] = zp;
+  }
+}
+
+/* -- a row of sums -------------------------------------------------------------------------- */
+
+/* 3x3 taps, no column dilation: acc[x] = bias + the taps of rows r0, r1, r2 at columns
+ * s x .. s x + 2 (stride s = 1 or 2), four outputs per loop pass (n rounded up to a multiple
+ * of 4: up to three values past the row, and reads up to 7 int16 past the padded width). k packs
+ * the weights in int16 lanes: k[f] = (w[f][0], w[f][1]) for rows f = 0..2,
+ * k[3] = (w[0][2], w[1][2]), k[4] = (w[2][2], 0). Per row three word loads serve both
+ * outputs: (x0, x1) and (x2, x3) and, for stride 1, (x1, x2) (SMLAD on the pairs, SMLAxy on
+ * the third column). Assembly in 13 registers (k[4], the bias and the end are read from memory):
+ * GCC spills the C version's; the C version runs in unoptimised builds. */
+#define PM_ARM_ROW_3X3(r, kp, third_a, third_b)                                                  \
+  "ldr %[t1], [%[" r "], #2]\n\t"                                                               \
+  "ldr %[t2], [%[" r "], #4]\n\t"                                                               \
+  "ldr %[t0], [%[" r "]], #4\n\t"                                                               \
+  "smlad %[a], %[t0], %[" kp "], %[a]\n\t"                                                      \
+  "smlad %[b], %[t1], %[" kp "], %[b]\n\t"                                                      \
+  third_a "\n\t" third_b "\n\t"
+
+#define PM_ARM_ROW_3X3_S2(r, kp, third_a, third_b)                                               \
+  "ldr %[t1], [%[" r "], #4]\n\t"                                                               \
+  "ldr %[t2], [%[" r "], #8]\n\t"                                                               \
+  "ldr %[t0], [%[" r "]], #8\n\t"                                                               \
+  "smlad %[a], %[t0], %[" kp "], %[a]\n\t"                                                      \
+  "smlad %[b], %[t1], %[" kp "], %[b]\n\t"                                                      \
+  third_a "\n\t" third_b "\n\t"
+
+/* one step: two outputs (acc[0], acc[1] = a, b), the row pointers advanced */
+#define PM_ARM_PAIR_3X3_S1                                                                        \
+  "ldr %[t1], [%[r0], #2]\n\t"                                                                    \
+  "ldr %[t2], [%[r0], #4]\n\t"                                                                    \
+  "ldr %[t0], [%[r0]], #4\n\t"                                                                    \
+  "ldr %[a], %[bias]\n\t"                                                                         \
+  "smlad %[b], %[t1], %[k0], %[a]\n\t"                                                            \
+  "smlad %[a], %[t0], %[k0], %[a]\n\t"                                                            \
+  "smlabb %[a], %[t2], %[k3], %[a]\n\t"                                                           \
+  "smlatb %[b], %[t2], %[k3], %[b]\n\t"                                                           \
+  PM_ARM_ROW_3X3("r1", "k1", "smlabt %[a], %[t2], %[k3], %[a]", "smlatt %[b], %[t2], %[k3], %[b]")   \
+  PM_ARM_ROW_3X3("r2", "k2", "ldr %[t0], %[k4]\n\tsmlabb %[a], %[t2], %[t0], %[a]",                   \
+                 "smlatb %[b], %[t2], %[t0], %[b]")                                                      \
+  "strd %[a], %[b], [%[acc]], #8\n\t"
+#define PM_ARM_PAIR_3X3_S2                                                                        \
+  "ldr %[t1], [%[r0], #4]\n\t"                                                                    \
+  "ldr %[t2], [%[r0], #8]\n\t"                                                                    \
+  "ldr %[t0], [%[r0]], #8\n\t"                                                                    \
+  "ldr %[a], %[bias]\n\t"                                                                         \
+  "smlad %[b], %[t1], %[k0], %[a]\n\t"                                                            \
+  "smlad %[a], %[t0], %[k0], %[a]\n\t"                                                            \
+  "smlabb %[a], %[t1], %[k3], %[a]\n\t"                                                           \
+  "smlabb %[b], %[t2], %[k3], %[b]\n\t"                                                           \
+  PM_ARM_ROW_3X3_S2("r1", "k1", "smlabt %[a], %[t1], %[k3], %[a]", "smlabt %[b], %[t2], %[k3], %[b]") \
+  PM_ARM_ROW_3X3_S2("r2", "k2", "ldr %[t0], %[k4]\n\tsmlabb %[a], %[t1], %[t0], %[a]",                \
+                    "smlabb %[b], %[t2], %[t0], %[b]")                                                   \
+  "strd %[a], %[b], [%[acc]], #8\n\t"
+
+static inline void row_3x3(const int16_t *r0, const int16_t *r1, const int16_t *r2, const int32_t *k, int32_t bias,
+                           int32_t *acc, int32_t n, int32_t stride) {
+  const int32_t *end = acc + n;
+#if defined(__OPTIMIZE__) && !defined(__clang__) /* clang keeps a frame pointer and lacks the registers */
+  const int32_t k0 = k[0], k1 = k[1], k2 = k[2], k3 = k[3], k4 = k[4];
+  int32_t a, b, t0, t1, t2;
+  if (stride == 1) {
+    __asm__ volatile(
+        "1:\n\t" PM_ARM_PAIR_3X3_S1 PM_ARM_PAIR_3X3_S1
+        "ldr %[t0], %[end]\n\t"
+        "cmp %[acc], %[t0]\n\t"
+        "blo 1b\n"
+        : [a] "=&r"(a), [b] "=&r"(b), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [r0] "+r"(r0),
+          [r1] "+r"(r1), [r2] "+r"(r2), [acc] "+r"(acc)
+        : [k0] "r"(k0), [k1] "r"(k1), [k2] "r"(k2), [k3] "r"(k3), [k4] "m"(k4), [bias] "m"(bias), [end] "m"(end)
+        : "cc", "memory");
+  } else { /* stride 2: the pairs (x0, x1), (x2, x3), (x4, x5): outputs at x0 and x2 */
+    __asm__ volatile(
+        "1:\n\t" PM_ARM_PAIR_3X3_S2 PM_ARM_PAIR_3X3_S2
+        "ldr %[t0], %[end]\n\t"
+        "cmp %[acc], %[t0]\n\t"
+        "blo 1b\n"
+        : [a] "=&r"(a), [b] "=&r"(b), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [r0] "+r"(r0),
+          [r1] "+r"(r1), [r2] "+r"(r2), [acc] "+r"(acc)
+        : [k0] "r"(k0), [k1] "r"(k1), [k2] "r"(k2), [k3] "r"(k3), [k4] "m"(k4), [bias] "m"(bias), [end] "m"(end)
+        : "cc", "memory");
+  }
+#else
+  const int16_t *rows[3];
+  int32_t x, f;
+  rows[0] = r0, rows[1] = r1, rows[2] = r2;
+  for (x = 0; acc + x < end; ++x) {
+    int32_t sum = bias;
+    for (f = 0; f < 3; ++f) {
+      const int16_t *t = rows[f] + x * stride;
+      const int32_t w0 = (int16_t)k[f], w1 = (int16_t)((uint32_t)k[f] >> 16);
+      const int32_t w2 = (int16_t)(f == 0 ? (uint32_t)k[3] : f == 1 ? (uint32_t)k[3] >> 16 : (uint32_t)k[4]);
+      sum += t[0] * w0 + t[1] * w1 + t[2] * w2;
+    }
+    acc[x] = sum;
+  }
+#endif
+}
+
+/* The sums of `rows` output rows of out_w values, acc[r * out_w + x], 3x3 kernels with
+ * stride_w 1 or 2 (`s2`, a constant in each inlined copy). Output row r reads the plane's rows
+ * at offsets ring[3 r + f]. A row's last pass writes up to three values past it, which the
+ * next row overwrites (acc holds rows * out_w + 3 values). */
+PM_ARM_INLINE void band_3x3(const pm_depthwise_conv_s8_arm_params *p, const int16_t *plane, const int32_t *ring,
+                            const int32_t *k, int32_t bias, int32_t *acc, int32_t rows, int s2) {
+  const int32_t out_w = p->w.out_w;
+  int32_t r;
+  for (r = 0; r < rows; ++r, ring += 3, acc += out_w) {
+    row_3x3(plane + ring[0], plane + ring[1], plane + ring[2], k, bias, acc, out_w, s2 ? 2 : 1);
+  }
+}
+
+static void band_3x3_s1(const pm_depthwise_conv_s8_arm_params *p, const int16_t *plane, const int32_t *ring,
+                        const int32_t *k, int32_t bias, int32_t *acc, int32_t rows) {
+  band_3x3(p, plane, ring, k, bias, acc, rows, 0);
+}
+
+static void band_3x3_s2(const pm_depthwise_conv_s8_arm_params *p, const int16_t *plane, const int32_t *ring,
+                        const int32_t *k, int32_t bias, int32_t *acc, int32_t rows) {
+  band_3x3(p, plane, ring, k, bias, acc, rows, 1);
+}
+
+/* Any kernel, stride and dilation: one tap at a time over each of `rows` output rows. Output
+ * row r's kernel row f is the plane's row at offset ring[r * KH + f]; w the channel's KH x KW
+ * weights. */
+static void band_any(const pm_depthwise_conv_s8_arm_params *p, const int16_t *plane, const int32_t *ring,
+                     const int8_t *w, int32_t bias, int32_t *acc, int32_t rows) {
+  const int32_t sw = p->w.stride_w, dw = p->w.dilation_w, n = p->w.out_w;
+  int32_t r, fy, fx, x;
+  for (r = 0; r < rows; ++r, acc += n) {
+    const int8_t *tap = w;
+    for (x = 0; x < n; ++x) acc[x] = bias;
+    for (fy = 0; fy < p->w.kernel_h; ++fy) {
+      const int16_t *row = plane + *ring++;
+      for (fx = 0; fx < p->w.kernel_w; ++fx) {
+        const int16_t *t = row + fx * dw;
+        const int32_t weight = *tap++;
+        for (x = 0; x < n; ++x) acc[x] += t[x * sw] * weight;
+      }
+    }
+  }
+}
+
+/* -- the output stage of a row -------------------------------------------------------------- */
+
+/* out[x * stride] = the requantized acc[x], x < n. `full` (a constant in each inlined copy)
+ * means the activation spans all of int8: SSAT #8 alone clamps. The channel's constants stay in
+ * registers; the full-range loop is assembly, two values per step (GCC keeps reloading the
+ * constants in the C version). */
+#define PM_ARM_REQUANT_VALUE(x, add_offset)                                                       \
+  "and %[lo], %[" x "], #0x80000000\n\t"                                                         \
+  "adds %[lo], %[lo], %[rl]\n\t"                                                                 \
+  "adc %[hi], %[rh], %[" x "], asr #31\n\t"                                                      \
+  "smlal %[lo], %[hi], %[" x "], %[q]\n\t"                                                       \
+  "asr %[hi], %[hi], %[sh]\n\t" add_offset                                                       \
+  "ssat %[hi], #8, %[hi]\n\t"                                                                    \
+  "strb %[hi], [%[out]]\n\t"                                                                     \
+  "add %[out], %[out], %[stride]\n\t"
+#define PM_ARM_REQUANT_PAIR(add_offset)                                                          \
+  "ldr %[x0], [%[acc]], #8\n\t"                                                                  \
+  "ldr %[x1], [%[acc], #-4]\n\t" PM_ARM_REQUANT_VALUE("x0", add_offset) PM_ARM_REQUANT_VALUE("x1", add_offset)
+/* the folded-offset pair: both results kept (x0, hi) so the two stores pipeline */
+#define PM_ARM_REQUANT_PAIR_FOLDED                                                               \
+  "ldr %[x0], [%[acc]], #8\n\t"                                                                  \
+  "ldr %[x1], [%[acc], #-4]\n\t"                                                                 \
+  "and %[lo], %[x0], #0x80000000\n\t"                                                            \
+  "adds %[lo], %[lo], %[rl]\n\t"                                                                 \
+  "adc %[hi], %[rh], %[x0], asr #31\n\t"                                                         \
+  "smlal %[lo], %[hi], %[x0], %[q]\n\t"                                                          \
+  "asr %[x0], %[hi], %[sh]\n\t"                                                                  \
+  "and %[lo], %[x1], #0x80000000\n\t"                                                            \
+  "adds %[lo], %[lo], %[rl]\n\t"                                                                 \
+  "adc %[hi], %[rh], %[x1], asr #31\n\t"                                                         \
+  "smlal %[lo], %[hi], %[x1], %[q]\n\t"                                                          \
+  "asr %[hi], %[hi], %[sh]\n\t"                                                                  \
+  "ssat %[x0], #8, %[x0]\n\t"                                                                    \
+  "ssat %[hi], #8, %[hi]\n\t"                                                                    \
+  "strb %[x0], [%[out]]\n\t"                                                                     \
+  "strb %[hi], [%[out], %[stride]]\n\t"                                                          \
+  "add %[out], %[out], %[stride2]\n\t"
+
+#define PM_ARM_REQUANT_LOOP(add_offset)                                                          \
+  "tst %[n], #1\n\t"                                                                             \
+  "beq 2f\n\t"                                                                                   \
+  "ldr %[x0], [%[acc]], #4\n\t" PM_ARM_REQUANT_VALUE("x0", add_offset)                            \
+  "2:\n\t"                                                                                       \
+  "lsrs %[n], %[n], #1\n\t"                                                                      \
+  "beq 3f\n"                                                                                      \
+  "1:\n\t" PM_ARM_REQUANT_PAIR(add_offset)                                                       \
+  "subs %[n], %[n], #1\n\t"                                                                      \
+  "bne 1b\n"                                                                                      \
+  "3:\n"
+
+PM_ARM_INLINE void requant_row(const int32_t *acc, int32_t n, const int32_t *c, int32_t offset, int32_t lo,
+                               int32_t hi, int8_t *out, int32_t stride, int full) {
+  const int32_t multiplier = c[1], round_hi = c[3], shift = c[4];
+  const uint32_t round_lo = (uint32_t)c[2];
+#if defined(__OPTIMIZE__)
+  if (full && n > 0) {
+    int32_t x0, x1, t_lo, t_hi;
+    if (offset == 0) { /* the zero point is folded into round */
+      const int32_t stride2 = 2 * stride;
+      __asm__ volatile("tst %[n], #1\n\t"
+                       "beq 2f\n\t"
+                       "ldr %[x0], [%[acc]], #4\n\t" PM_ARM_REQUANT_VALUE("x0", "")
+                       "2:\n\t"
+                       "lsrs %[n], %[n], #1\n\t"
+                       "beq 3f\n"
+                       "1:\n\t" PM_ARM_REQUANT_PAIR_FOLDED
+                       "subs %[n], %[n], #1\n\t"
+                       "bne 1b\n"
+                       "3:\n"
+                       : [x0] "=&r"(x0), [x1] "=&r"(x1), [lo] "=&r"(t_lo), [hi] "=&r"(t_hi), [acc] "+r"(acc),
+                         [out] "+r"(out), [n] "+r"(n)
+                       : [rl] "r"(round_lo), [rh] "r"(round_hi), [q] "r"(multiplier), [sh] "r"(shift),
+                         [stride] "r"(stride), [stride2] "r"(stride2)
+                       : "cc", "memory");
+    } else {
+      __asm__ volatile(PM_ARM_REQUANT_LOOP("add %[hi], %[hi], %[offset]\n\t")
+                       : [x0] "=&r"(x0), [x1] "=&r"(x1), [lo] "=&r"(t_lo), [hi] "=&r"(t_hi), [acc] "+r"(acc),
+                         [out] "+r"(out), [n] "+r"(n)
+                       : [rl] "r"(round_lo), [rh] "r"(round_hi), [q] "r"(multiplier), [sh] "r"(shift),
+                         [offset] "r"(offset), [stride] "r"(stride)
+                       : "cc", "memory");
+    }
+    return;
+  }
+#endif
+  {
+    const int32_t *end = acc + n;
+    for (; acc < end; ++acc, out += stride) {
+      int32_t v = __ssat(pm_arm_requant(*acc, multiplier, round_lo, round_hi, shift) + offset, 8);
+      if (!full) v = pm_arm_clamp(v, lo, hi);
+      *out = (int8_t)v;
+    }
+  }
+}
+
+static void requant_row_full(const int32_t *acc, int32_t n, const int32_t *c, int32_t offset, int32_t lo,
+                             int32_t hi, int8_t *out, int32_t stride) {
+  requant_row(acc, n, c, offset, lo, hi, out, stride, 1);
+}
+
+static void requant_row_clamped(const int32_t *acc, int32_t n, const int32_t *c, int32_t offset, int32_t lo,
+                                int32_t hi, int8_t *out, int32_t stride) {
+  requant_row(acc, n, c, offset, lo, hi, out, stride, 0);
+}
+
+/* -- the kernel ----------------------------------------------------------------------------- */
+
+/* The band's `rows` output rows of output channel o (out: its first output), from its plane:
+ * all the sums, then the output stage over them (the band's outputs are out_w * rows pixels
+ * in a row of the output, out_c apart). Not inlined: the assembly loops need its registers. */
+PM_ARM_NOINLINE void channel_band(const pm_depthwise_conv_s8_arm_params *p, const int16_t *plane, const int32_t *ring,
+                                  const int8_t *w, const int32_t *c, int32_t *acc, int8_t *out, int32_t rows) {
+  const pm_arm_window *g = &p->w;
+  void (*requant)(const int32_t *, int32_t, const int32_t *, int32_t, int32_t, int32_t, int8_t *, int32_t) =
+      p->act_min == -128 && p->act_max == 127 ? requant_row_full : requant_row_clamped;
+  if (g->kernel_h == 3 && g->kernel_w == 3 && g->dilation_w == 1 && g->stride_w <= 2) {
+    int32_t k[5];
+    k[0] = (int32_t)(((uint32_t)(uint16_t)w[1] << 16) | (uint16_t)w[0]);
+    k[1] = (int32_t)(((uint32_t)(uint16_t)w[4] << 16) | (uint16_t)w[3]);
+    k[2] = (int32_t)(((uint32_t)(uint16_t)w[7] << 16) | (uint16_t)w[6]);
+    k[3] = (int32_t)(((uint32_t)(uint16_t)w[5] << 16) | (uint16_t)w[2]);
+    k[4] = (uint16_t)w[8];
+    if (g->stride_w == 1) {
+      band_3x3_s1(p, plane, ring, k, c[0], acc, rows);
+    } else {
+      band_3x3_s2(p, plane, ring, k, c[0], acc, rows);
+    }
+  } else {
+    band_any(p, plane, ring, w, c[0], acc, rows);
+  }
+  requant(acc, rows * g->out_w, c, p->output_offset, p->act_min, p->act_max, out, g->out_c);
+}
+
+/* -- small images: NHWC, four channels at a time ----------------------------------------- */
+
+/* Four channels' sums over `taps` taps: x from tap pointers (plus c), weights [tap][in_c],
+ * SXTB16 and SMLAxy on the halfword lanes. Assembly, three taps per loop pass when the count
+ * allows (GCC spills the C version's pointers). */
+#define PM_ARM_TAP4                                                                               \
+  "ldr %[xe], [%[tap]], #4\n\t"                                                                  \
+  "ldr %[v], [%[w]]\n\t"                                                                         \
+  "ldr %[x], [%[xe], %[c]]\n\t"                                                                  \
+  "add %[w], %[w], %[in_c]\n\t"                                                                  \
+  "sxtb16 %[xe], %[x]\n\t"                                                                       \
+  "sxtb16 %[x], %[x], ror #8\n\t"                                                                \
+  "sxtb16 %[we], %[v]\n\t"                                                                       \
+  "sxtb16 %[v], %[v], ror #8\n\t"                                                                \
+  "smlabb %[a0], %[xe], %[we], %[a0]\n\t"                                                        \
+  "smlatt %[a2], %[xe], %[we], %[a2]\n\t"                                                        \
+  "smlabb %[a1], %[x], %[v], %[a1]\n\t"                                                          \
+  "smlatt %[a3], %[x], %[v], %[a3]\n\t"
+
+PM_ARM_INLINE void taps4(const int8_t *const *tap, int32_t taps, const int8_t *w, int32_t in_c, int32_t c,
+                         int32_t *acc) {
+  int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+#if defined(__OPTIMIZE__)
+  int32_t x, xe, v, we;
+  if (taps % 3 == 0) {
+    taps /= 3;
+    __asm__ volatile("1:\n\t" PM_ARM_TAP4 PM_ARM_TAP4 PM_ARM_TAP4
+                     "subs %[n], %[n], #1\n\t"
+                     "bne 1b\n"
+                     : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [tap] "+r"(tap), [w] "+r"(w),
+                       [n] "+r"(taps), [x] "=&r"(x), [xe] "=&r"(xe), [v] "=&r"(v), [we] "=&r"(we)
+                     : [in_c] "r"(in_c), [c] "r"(c)
+                     : "cc", "memory");
+  } else {
+    __asm__ volatile("1:\n\t" PM_ARM_TAP4
+                     "subs %[n], %[n], #1\n\t"
+                     "bne 1b\n"
+                     : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [tap] "+r"(tap), [w] "+r"(w),
+                       [n] "+r"(taps), [x] "=&r"(x), [xe] "=&r"(xe), [v] "=&r"(v), [we] "=&r"(we)
+                     : [in_c] "r"(in_c), [c] "r"(c)
+                     : "cc", "memory");
+  }
+#else
+  int32_t t;
+  for (t = 0; t < taps; ++t, w += in_c) {
+    const int32_t x = pm_arm_load32(tap[t] + c), v = pm_arm_load32(w);
+    const int32_t xe = pm_arm_even(x), xo = pm_arm_odd(x), we = pm_arm_even(v), wo = pm_arm_odd(v);
+    a0 = __smlabb(xe, we, a0), a2 = __smlatt(xe, we, a2);
+    a1 = __smlabb(xo, wo, a1), a3 = __smlatt(xo, wo, a3);
+  }
+#endif
+  acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
+}
+
+PM_ARM_INLINE int8_t direct_output(int32_t acc, const int32_t *rec, int32_t offset, int32_t lo, int32_t hi, int full) {
+  const int32_t v = __ssat(pm_arm_requant(acc, rec[1], (uint32_t)rec[2], rec[3], rec[4]) + offset, 8);
+  return (int8_t)(full ? v : pm_arm_clamp(v, lo, hi));
+}
+
+/* The direct kernel's loops (`full`: the activation spans all of int8, SSAT #8 clamps). */
+PM_ARM_INLINE void direct(const pm_depthwise_conv_s8_arm_params *p, const int8_t *input, const int8_t *weights,
+                          int8_t *output, const int8_t *zero_row, int full) {
+  const pm_arm_window *g = &p->w;
+  const int32_t in_c = g->in_c, taps = g->kernel_h * g->kernel_w;
+  const int32_t offset = p->output_offset, lo = p->act_min, hi = p->act_max;
+  const int8_t *tap[PM_ARM_DIRECT_TAPS];
+  int32_t b, oy, ox, fy, fx, c;
+  for (b = 0; b < g->batches; ++b) {
+    const int8_t *image = input + b * g->in_h * g->in_w * in_c;
+    for (oy = 0; oy < g->out_h; ++oy) {
+      for (ox = 0; ox < g->out_w; ++ox, output += in_c) {
+        const int32_t y0 = oy * g->stride_h - g->pad_h, x0 = ox * g->stride_w - g->pad_w;
+        const int32_t *rec = p->channels;
+        for (fy = 0; fy < g->kernel_h; ++fy) {
+          const int32_t iy = y0 + fy * g->dilation_h;
+          for (fx = 0; fx < g->kernel_w; ++fx) {
+            const int32_t ix = x0 + fx * g->dilation_w;
+            tap[fy * g->kernel_w + fx] =
+                iy >= 0 && iy < g->in_h && ix >= 0 && ix < g->in_w ? image + (iy * g->in_w + ix) * in_c : zero_row;
+          }
+        }
+        for (c = 0; c < in_c; c += 4, rec += 4 * PM_ARM_CHANNEL_WORDS) {
+          int32_t acc[4];
+          acc[0] = rec[0], acc[1] = rec[PM_ARM_CHANNEL_WORDS];
+          acc[2] = rec[2 * PM_ARM_CHANNEL_WORDS], acc[3] = rec[3 * PM_ARM_CHANNEL_WORDS];
+          taps4(tap, taps, weights + c, in_c, c, acc);
+          output[c] = direct_output(acc[0], rec, offset, lo, hi, full);
+          output[c + 1] = direct_output(acc[1], rec + PM_ARM_CHANNEL_WORDS, offset, lo, hi, full);
+          output[c + 2] = direct_output(acc[2], rec + 2 * PM_ARM_CHANNEL_WORDS, offset, lo, hi, full);
+          output[c + 3] = direct_output(acc[3], rec + 3 * PM_ARM_CHANNEL_WORDS, offset, lo, hi, full);
+        }
+      }
+    }
+  }
+}
+
+/* Depth multiplier 1, in_c a multiple of 4 (direct = 1): per output pixel, the window's tap
+ * pointers (a row of zero points in the scratch for taps outside the input), then four
+ * channels per pass over the taps, weights in the portable [KH][KW][C] layout. No widening:
+ * for small images, where the planar kernel's per-channel and per-row work would dominate. */
+static void depthwise_direct(const pm_depthwise_conv_s8_arm_params *p, const int8_t *input, const int8_t *weights,
+                             int8_t *output, int8_t *zero_row) {
+  memset(zero_row, p->input_zero_point, (size_t)p->w.in_c);
+  if (p->act_min == -128 && p->act_max == 127) {
+    direct(p, input, weights, output, zero_row, 1);
+  } else {
+    direct(p, input, weights, output, zero_row, 0);
+  }
+}
+
+void pm_depthwise_conv_s8_arm(const pm_depthwise_conv_s8_arm_params *p, const int8_t *input, const int8_t *weights,
+                              int8_t *output, void *scratch) {
+  const pm_arm_window *g = &p->w;
+  const int32_t m = p->depth_multiplier, group = p->group, row_len = p->row_len;
+  const int32_t kernel_taps = g->kernel_h * g->kernel_w;
+  const int32_t span = (g->kernel_h - 1) * g->dilation_h + 1;
+  const int32_t plane_rows = (p->band - 1) * g->stride_h + span; /* the ring of widened rows */
+  const int32_t first_row = -g->pad_h;                             /* input row of ring slot 0 */
+  int16_t *planes = (int16_t *)scratch;
+  int32_t *acc = (int32_t *)(planes + group * plane_rows * row_len);
+  int32_t ring[PM_ARM_RING_ROWS]; /* per output row of a band, its kernel rows' offsets in a plane */
+  int32_t b, c0, oy0, j, i, r, f;
+  if (p->direct) {
+    depthwise_direct(p, input, weights, output, (int8_t *)scratch);
+    return;
+  }
+  pad_columns(p, planes, group * plane_rows);
+  for (b = 0; b < g->batches; ++b) {
+    const int8_t *image = input + b * g->in_h * g->in_w * g->in_c;
+    int8_t *out_image = output + b * g->out_h * g->out_w * g->out_c;
+    for (c0 = 0; c0 < g->in_c; c0 += group) {
+      int32_t next = first_row; /* the first input row not widened yet */
+      for (oy0 = 0; oy0 < g->out_h; oy0 += p->band) {
+        const int32_t rows = g->out_h - oy0 < p->band ? g->out_h - oy0 : p->band;
+        const int32_t iy0 = oy0 * g->stride_h - g->pad_h;
+        const int32_t end = iy0 + (rows - 1) * g->stride_h + span; /* rows [iy0, end) are read */
+        const int32_t from = next > iy0 ? next : iy0;
+        widen_rows(p, image, c0, from, end - from, planes, plane_rows, first_row);
+        next = end;
+        for (r = 0; r < rows; ++r) {
+          for (f = 0; f < g->kernel_h; ++f) {
+            ring[r * g->kernel_h + f] =
+                ((iy0 + r * g->stride_h + f * g->dilation_h - first_row) % plane_rows) * row_len;
+          }
+        }
+        for (j = 0; j < group; ++j) {
+          const int16_t *plane = planes + j * plane_rows * row_len;
+          for (i = 0; i < m; ++i) {
+            const int32_t o = (c0 + j) * m + i;
+            channel_band(p, plane, ring, weights + o * kernel_taps, p->channels + o * PM_ARM_CHANNEL_WORDS, acc,
+                         out_image + oy0 * g->out_w * g->out_c + o, rows);
+          }
+        }
+      }
+    }
+  }
+}
+
+#else
+typedef int pm_depthwise_arm_unused; /* ISO C forbids an empty translation unit */
+#endif /* PM_ARM_DSP */

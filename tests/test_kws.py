@@ -1,0 +1,110 @@
+"""Keyword spotting end to end (picoml.kws): a reduced pipeline run, its report files, the
+frontend firmware, the feature-input contract, and (slow) the real-recording check."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from picoml.errors import InputError
+from picoml.testing.real import real_dir
+
+torch = pytest.importorskip("torch")
+
+
+def _tools_or_skip() -> None:
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (synthetic speech dataset)")
+    if shutil.which("arm-none-eabi-gcc") is None:
+        pytest.skip("arm-none-eabi-gcc is not installed (Cortex-M target)")
+
+
+def test_feature_input_contract() -> None:
+    from picoml.kws.deploy import feature_input
+    from picoml.kws.models import FEATURE_SCALE, dequantize_features, int8_ds_cnn
+
+    model = int8_ds_cnn(qat=True)
+    first = next(m for m in model.modules() if type(m).__name__ == "Int8ActivationFakeQuant")
+    scale, zp = first.qparams()
+    assert np.float32(scale) == np.float32(FEATURE_SCALE) and zp == -128
+    q = np.random.default_rng(0).integers(-128, 128, (49, 40)).astype(np.int8)
+    x = dequantize_features(q[None])
+    assert torch.equal(first(x), x)  # the pinned quantizer reproduces every feature code exactly
+
+    class G:  # a graph stand-in with another input quantization
+        class T:
+            dtype = type("D", (), {"numpy": np.int8})
+            quant = type("Q", (), {"scale": np.array([FEATURE_SCALE * 2]), "zero_point": np.array([0])})
+            storage_shape = (1, 1960)
+        input_tensors = [T]
+
+    got = feature_input(G, q)
+    want = np.clip(np.round((q.astype(float) + 128) / 2), -128, 127).astype(np.int8)
+    assert got.shape == (1, 1960) and np.array_equal(got.ravel(), want.ravel())
+    with pytest.raises(InputError):
+        feature_input(G, q.astype(np.int16))
+
+
+def test_augment_is_seeded_and_in_range() -> None:
+    from picoml.kws.train import augment
+
+    q = np.random.default_rng(1).integers(-128, 128, (5, 49, 40)).astype(np.int8)
+    a = augment(q, np.random.default_rng(3), 8)
+    b = augment(q, np.random.default_rng(3), 8)
+    assert torch.equal(a, b) and a.shape == (5, 49, 40)
+    assert float(a.min()) >= 0 and float(a.max()) <= 255 * 0.1017157 + 1e-4
+
+
+def test_frontend_firmware_matches_numpy() -> None:
+    _tools_or_skip()
+    from picoml.kws.cpu_load import bench_frontend, cpu_load
+
+    audio = (np.random.default_rng(0).standard_normal(16000) * 2000).astype(np.int16)
+    fe = bench_frontend(audio)
+    assert fe.matches_numpy and fe.cycles_per_frame > 1000 and fe.flash_bytes > 0 and fe.sram_bytes > 32000
+    load = cpu_load("m", fe, {"cycles": 1_200_000, "flash_bytes": 1, "sram_bytes": 2})
+    assert load.inferences_per_s == 25
+    assert load.cpu_load_percent == pytest.approx(100 * (fe.cycles_per_frame * 50 + 30e6) / 120e6)
+
+
+def test_reduced_pipeline_writes_report(tmp_path) -> None:
+    """Tiny dataset, one epoch per phase: everything runs and the report files are complete."""
+    _tools_or_skip()
+    from picoml.kws import Settings, TrainSettings, run
+
+    torch.set_num_threads(2)
+    s = Settings(train=TrainSettings(clips_per_class=10, float_epochs=1, qat_epochs=1, binary_epochs=1,
+                                     binary_qat_epochs=1), out=str(tmp_path), tflm_model=real_dir() is not None)
+    payload = run(s)
+    folder = tmp_path / "kws_report"
+    md = (folder / "report.md").read_text()
+    data = json.loads((folder / "report.json").read_text())
+    assert "CPU load" in md and "DS-CNN binary" in md
+    names = [r["model"] for r in data["accuracy"]]
+    assert names[:2] == ["DS-CNN int8", "DS-CNN binary"]
+    for row in data["accuracy"][:2]:
+        assert 0.0 <= row["c_accuracy"] <= 1.0 and row["test_clips"] == 12
+    for load in data["load"]:
+        assert load["cpu_load_percent"] > 0 and load["model_flash_bytes"] > 0 and load["model_sram_bytes"] > 0
+    assert data["frontend"]["matches_numpy"]
+    if real_dir() is not None:
+        tflm = next(r for r in data["real"] if r["model"] == "TFLM micro_speech")
+        assert tflm["ok"]  # TFLM's model on picoml's features, in the compiled C and the emulator
+    assert payload["folder"] == str(folder)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="not reached yet: models trained on the synthetic voices label TFLM's real 'no' as "
+                          "'yes' (see the KWS report)", strict=False)
+def test_trained_model_labels_real_recordings(tmp_path) -> None:
+    """The default-size int8 model, trained on synthetic voices only, labels TFLM's real yes/no."""
+    _tools_or_skip()
+    if real_dir() is None:
+        pytest.skip("../shared/real not present: TFLM's micro_speech recordings")
+    from picoml.kws import Settings, run
+
+    torch.set_num_threads(2)
+    data = run(Settings(out=str(tmp_path), tflm_model=False))
+    assert data["real"][0]["ok"], data["real"][0]
