@@ -138,15 +138,16 @@ class OpContext:
 
 class _Generator:
     def __init__(self, graph: Graph, prefix: str, alignment: int, max_ram: Optional[int],
-                 patches: Any = None) -> None:
+                 patches: Any = None, dsp: bool = False) -> None:
         from picoml.plan import plan_graph
         from picoml.plan.patches import patched_plan
 
         self.graph = graph
         self.prefix = prefix
         self.interp = Interpreter(graph)
-        scratch = {op.index: int(p.get("scratch_bytes", 0)) for op, _, p in self.interp.steps
-                   if p.get("scratch_bytes")}
+        self.dsp = dsp
+        scratch = {op.index: int(self.params(p).get("scratch_bytes", 0)) for op, _, p in self.interp.steps
+                   if self.params(p).get("scratch_bytes")}
         self.patches = patches  # a picoml.plan.patches.PatchPlan: its stage runs tile by tile
         self.plan = (plan_graph(graph, alignment=alignment, scratch=scratch) if patches is None
                      else patched_plan(graph, patches, alignment=alignment, scratch=scratch))
@@ -163,6 +164,13 @@ class _Generator:
         self.scope_weight_bytes: dict[Optional[str], int] = {None: 0}
         self.const_syms: dict[tuple, str] = {}
         self.counter = 0
+
+    def params(self, params: dict) -> dict:
+        """An op's params as this build sees them: builds that compile the Cortex-M DSP kernels
+        plan the larger scratch those need (``dsp_scratch_bytes``); others plan the portable one."""
+        if self.dsp and "dsp_scratch_bytes" in params:
+            return {**params, "scratch_bytes": params["dsp_scratch_bytes"]}
+        return params
 
     # -- declarations -------------------------------------------------------------------
     def _sym(self, hint: str) -> str:
@@ -203,7 +211,7 @@ class _Generator:
                  dict(self.scope_weight_bytes), set(self.modules))
         self.scope = scope
         try:
-            stmt = emit(OpContext(self, op, params))
+            stmt = emit(OpContext(self, op, self.params(params)))
         finally:
             self.scope = saved[0]
         if stmt is None:
@@ -222,7 +230,7 @@ class _Generator:
                 self.modules.add(module)
                 portable = self._emit_in_scope(_portable(isa), get_c_op(op.type), op, params)
                 return f"#if {macro}\n  {fast}\n#else\n  {portable}\n#endif"
-        return get_c_op(op.type)(OpContext(self, op, params))
+        return get_c_op(op.type)(OpContext(self, op, self.params(params)))
 
     def pointer(self, t: Tensor, ctype: Optional[str], const: bool) -> str:
         ctype = ctype or CTYPES[t.dtype.value]
@@ -350,13 +358,13 @@ def _c_value(v: Any) -> str:
 
 
 def generate(graph: Graph, prefix: str = "model", alignment: int = 16, max_ram: Optional[int] = None,
-             patches: Any = None) -> CProject:
+             patches: Any = None, dsp: bool = False) -> CProject:
     """The C project for ``graph`` (see :class:`CProject`). ``patches``, a
     :class:`picoml.plan.patches.PatchPlan` of ``graph``, runs its stage tile by tile in the
     arena of ``patched_plan`` (see :mod:`picoml.codegen.patches`)."""
     if not prefix.isidentifier():
         raise PicomlError(f"prefix '{prefix}' is not a C identifier")
-    return _Generator(graph, prefix, alignment, max_ram, patches).generate()
+    return _Generator(graph, prefix, alignment, max_ram, patches, dsp).generate()
 
 
 _MAIN = """/* Example program: read the raw input bytes (all inputs, concatenated) from a file, run the

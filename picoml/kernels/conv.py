@@ -72,7 +72,9 @@ def _conv_scratch(p: Params, x: Tensor, w: Tensor) -> int:
     input."""
     if p["kind"] == "int8":
         portable = p["stage_pixels"] * int(np.prod(w.shape[1:])) if w.shape[1] * w.shape[2] > 1 else 0
-        return max(portable, arm_conv_scratch(int(np.prod(w.shape[1:]))) if p["groups"] == 1 else 0)
+        arm = arm_conv_scratch(int(np.prod(w.shape[1:]))) if p["groups"] == 1 else 0
+        p["dsp_scratch_bytes"] = max(portable, arm)  # planned only by builds with the DSP kernels
+        return portable
     if p["kind"] == "hybrid":
         return x.shape[1] * x.shape[2] * x.shape[3]
     return 0
@@ -260,7 +262,8 @@ class DepthwiseConv2D:
                 arm = (arm_conv_scratch(kh * kw) if p["as_conv"] else arm_depthwise_layout(
                     cin, multiplier, p["out_h"], p["out_w"], (kh, kw), (p["stride_h"], p["stride_w"]),
                     (p["dilation_h"], p["dilation_w"]))["scratch_bytes"])
-                p["scratch_bytes"] = max(p["scratch_bytes"], arm)
+                # planned only by builds that compile the DSP kernels (codegen `dsp=True`)
+                p["dsp_scratch_bytes"] = max(p["scratch_bytes"], arm)
         p["interior_h"] = interior(p, "h", ih, kh)
         p["interior_w"] = interior(p, "w", iw, kw)
         p["macs"] = n * p["out_h"] * p["out_w"] * cout * kh * kw

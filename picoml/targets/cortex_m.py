@@ -384,7 +384,7 @@ def compile_cortex_m(graph: Graph, cpu: str = "cortex-m4", opt: str = "-O2", fla
         raise PicomlError(f"the Cortex-M emulator needs unicorn and pyelftools ({e}); "
                           "pip install unicorn==2.1.4 pyelftools==0.33 capstone==5.0.9") from None
     toolchain()
-    project = generate(graph, prefix="model")
+    project = generate(graph, prefix="model", dsp=config.optimized)
     if config.optimized and "arm" in project.variant_weight_bytes:  # the constants this build holds
         project = dataclasses.replace(project, weight_bytes=project.variant_weight_bytes["arm"])
     if project.arena_bytes > config.sram_bytes:  # fail before a long build

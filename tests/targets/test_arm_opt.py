@@ -98,7 +98,7 @@ def _requant_graph(multipliers: list[float], zp_out: int = 0, act: str = "NONE")
 def test_project_carries_both_calls_and_only_what_applies():
     g = merge([_requant_graph([0.02, 0.3]), _requant_graph([0.02, 0.7]),
                single_op_graph("CONV_2D", *_grouped())])
-    project = generate(g)
+    project = generate(g, dsp=True)
     source = project.files["model.c"]
     # op 0 has both calls under the selection macro; op 1 (multiplier >= 0.5) and op 2 (groups)
     # keep the portable kernel only
@@ -108,7 +108,7 @@ def test_project_carries_both_calls_and_only_what_applies():
     assert "pm_depthwise_arm.c" not in project.files and "pm_pool_arm.c" not in project.files
     assert project.variant_weight_bytes["arm"] > 0
     # a graph without an optimisable op gets no optimised files at all
-    plain = generate(_requant_graph([0.7]))
+    plain = generate(_requant_graph([0.7]), dsp=True)
     assert not [n for n in plain.files if "arm" in n] and "PM_ARM_DSP" not in plain.files["model.c"]
 
 
@@ -350,7 +350,7 @@ def test_dsp_kernels_use_no_floating_point(tmp_path):
     g, x = pool_graph("AVERAGE_POOL_2D", I8, (5, 5), 4, (2, 2), (2, 2), "VALID", "NONE")
     cases.append((g, None))
     cases.append((binary_graph("ADD", I8, (1, 5, 7, 3), (1, 5, 7, 3)), None))
-    out = generate(merge([c[0] for c in cases])).write(tmp_path / "p")
+    out = generate(merge([c[0] for c in cases]), dsp=True).write(tmp_path / "p")
     sources = sorted(p.name for p in out.glob("*_arm.c")) + ["model.c"]
     assert len(sources) == 5
     cmd = [ARM_GCC, "-mcpu=cortex-m4", "-mthumb", "-mgeneral-regs-only", "-std=c99", "-O2", "-Wall", "-Wextra",
@@ -372,7 +372,7 @@ def test_dsp_kernels_build_with_clang(tmp_path):
     sysroot = subprocess.run([ARM_GCC, "-print-sysroot"], capture_output=True, text=True).stdout.strip()
     cases = [conv_graph(41, "int8_pc", (3, 3), 1, 1, "SAME"), depthwise_graph(42, "int8_pc", (3, 3), 2, 1, "SAME"),
              fc_graph(43, "int8_pt", (1, 17), False, 3)]
-    out = generate(merge([c[0] for c in cases])).write(tmp_path / "p")
+    out = generate(merge([c[0] for c in cases]), dsp=True).write(tmp_path / "p")
     sources = sorted(p.name for p in out.glob("*_arm.c")) + ["model.c"]
     include = [f"-isystem{sysroot}/include"] if sysroot else ["-isystem/usr/lib/arm-none-eabi/include"]
     cmd = ["clang", "--target=thumbv7em-none-eabi", "-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16",
