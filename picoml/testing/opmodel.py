@@ -79,3 +79,16 @@ def compare_host_with_reference(graph: Graph, inputs_list: Sequence[Sequence[np.
     host = compile_host(graph)
     for inputs in inputs_list:
         assert_same(host.run(inputs), interp.run(inputs), float_rtol)
+
+
+def check_integer_build_has_no_float(graph: Graph, inputs: Sequence[np.ndarray]) -> None:
+    """Compile ``graph`` (integer ops only) with x86 gcc's ``-mgeneral-regs-only``, which fails
+    on any floating-point use, check the project holds no ``_f32`` kernel file, and that the
+    build still gives the reference interpreter's bits on ``inputs``."""
+    from picoml.codegen import generate
+    from picoml.targets.host import HostModel
+
+    project = generate(graph)
+    assert not any(n.endswith("_f32.c") for n in project.files)
+    host = HostModel(graph, project, extra_flags=["-mgeneral-regs-only"])
+    assert_same(host.run(inputs), Interpreter(graph).run(inputs))
