@@ -13,7 +13,7 @@ from rich.table import Table
 
 import picoml
 from picoml.interpreter import Interpreter
-from picoml.plan import plan_graph
+from picoml.plan import fitted_scratch, plan_graph
 from picoml.testing.peers import tflm_arena
 from picoml.testing.real import real_path
 
@@ -39,7 +39,7 @@ MODELS = [
 def picoml_arena(path) -> int:
     g = picoml.load_tflite(path)
     interp = Interpreter(g)
-    scratch = {op.index: int(p["scratch_bytes"]) for op, _, p in interp.steps if p.get("scratch_bytes")}
+    scratch = fitted_scratch(g, [p for _, _, p in interp.steps])  # what the generated portable C plans
     return plan_graph(g, scratch=scratch).arena_bytes
 
 

@@ -40,7 +40,7 @@ import picoml
 from picoml.data.digits import load_digits
 from picoml.interpreter import Interpreter, quantize_input
 from picoml.nn import Int8ActivationFakeQuant, QuantConv2d, QuantLinear, bop_and_adam
-from picoml.plan import plot_plan, plan_graph, scratch_from_params
+from picoml.plan import fitted_scratch, plot_plan, plan_graph
 from picoml.zoo import int8_cnn
 from picoml.zoo._blocks import int8_args
 
@@ -264,7 +264,7 @@ def write_report(results: list[Result], out: str, settings: Settings) -> str:
     for r in results:
         png = f"memory_{r.name.split()[0].lower()}.png"
         interp = Interpreter(r.graph)
-        plan = plan_graph(r.graph, scratch=scratch_from_params([p for _, _, p in interp.steps]))
+        plan = plan_graph(r.graph, scratch=fitted_scratch(r.graph, [p for _, _, p in interp.steps]))
         plot_plan(plan, r.graph, os.path.join(folder, png))
         md.append(f"## {r.name}: memory plan ({plan.arena_bytes:,}-byte arena)\n\n![{r.name}]({png})\n")
     with open(os.path.join(folder, "table.md"), "w") as f:

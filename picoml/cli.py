@@ -308,9 +308,12 @@ def _host(graph: Any, patches: Any = None) -> Any:
     return HostModel(graph, generate(graph, patches=patches))
 
 
-def _scratch(interp: Any) -> dict:
-    """Scratch bytes per op from a prepared interpreter (what the generated C plans)."""
-    return {op.index: int(p["scratch_bytes"]) for op, _, p in interp.steps if p.get("scratch_bytes")}
+def _scratch(interp: Any, alignment: int = 16) -> dict:
+    """Scratch bytes per op from a prepared interpreter: what the generated portable C plans
+    (kernels' scratch, or their zero-scratch variant where scratch would raise the arena)."""
+    from picoml.plan import fitted_scratch
+
+    return fitted_scratch(interp.graph, [p for _, _, p in interp.steps], alignment=alignment)
 
 
 # -- plan / compile ----------------------------------------------------------------------
@@ -331,7 +334,7 @@ def _prepared(path: str, alignment: int, schedule: bool) -> tuple[Any, Any, dict
 
     g = load_tflite(path)
     interp = Interpreter(g)  # checks every op and gives kernels' scratch needs
-    scratch = {op.index: int(p["scratch_bytes"]) for op, _, p in interp.steps if p.get("scratch_bytes")}
+    scratch = _scratch(interp, alignment)
     report = None
     if schedule:
         from picoml.plan.schedule import schedule_report
@@ -340,7 +343,7 @@ def _prepared(path: str, alignment: int, schedule: bool) -> tuple[Any, Any, dict
         if report.graph is not g:
             g = report.graph
             interp = Interpreter(g)
-            scratch = {op.index: int(p["scratch_bytes"]) for op, _, p in interp.steps if p.get("scratch_bytes")}
+            scratch = _scratch(interp, alignment)
     return g, interp, scratch, report
 
 

@@ -157,7 +157,7 @@ def test_person_detect() -> None:
     g = load_tflite(real_path("tflm/person_detection/person_detect.tflite"))
     interp = Interpreter(g)
     choice = choose_patches(g, max_mac_overhead=0.2, interpreter=interp)
-    assert choice.unpatched_arena_bytes >= 2.4 * choice.memory_plan.arena_bytes
+    assert choice.unpatched_arena_bytes >= 2.5 * choice.memory_plan.arena_bytes
     x = _input(g, 3)
     np.testing.assert_array_equal(run_patched(g, choice.patch_plan, [x], interp)[0], interp.run([x])[0])
 
@@ -175,10 +175,9 @@ def test_cli_plan_patches(capsys: pytest.CaptureFixture, tmp_path) -> None:
     path = _person_detect_path()
     assert main(["plan", path, "--patches", "auto", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
-    # The issue's 2.5x target is measured by benchmarks/peak_memory.py. Since the Cortex-M DSP
-    # kernels' scratch is reserved in every build (patched stages included), person_detect gets
-    # 1.78x; this checks the interface and that patching lowers the arena.
-    assert d["arena_bytes"] < d["unpatched_arena_bytes"]
+    # the issue's target: >= 2.5x lower peak SRAM at <= 20% MAC overhead (the figure
+    # benchmarks/peak_memory.py prints; banded tiles, planned by their largest pixel count)
+    assert d["unpatched_arena_bytes"] >= 2.5 * d["arena_bytes"]
     assert 0 < d["mac_overhead"] <= 0.2 and set(d["patches"]) == {"stage_end_op", "n"}
     assert len(d["patch_candidates"]) > 10
     assert main(["plan", path, "--patches", "auto", "--max-mac-overhead", "0.01", "--json"]) == 0

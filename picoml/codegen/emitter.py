@@ -26,7 +26,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 import numpy as np
 
@@ -138,19 +138,40 @@ class OpContext:
 
 class _Generator:
     def __init__(self, graph: Graph, prefix: str, alignment: int, max_ram: Optional[int],
-                 patches: Any = None, dsp: bool = False) -> None:
+                 patches: Any = None, dsp: bool = False, scratch: str = "fit",
+                 depthwise_in_place: bool = True) -> None:
         from picoml.plan import plan_graph
         from picoml.plan.patches import patched_plan
+        from picoml.plan.scratch_fit import ScratchChoice, fast_scratch, fit_scratch, lean_params
 
         self.graph = graph
         self.prefix = prefix
         self.interp = Interpreter(graph)
         self.dsp = dsp
-        scratch = {op.index: int(self.params(p).get("scratch_bytes", 0)) for op, _, p in self.interp.steps
-                   if self.params(p).get("scratch_bytes")}
         self.patches = patches  # a picoml.plan.patches.PatchPlan: its stage runs tile by tile
-        self.plan = (plan_graph(graph, alignment=alignment, scratch=scratch) if patches is None
-                     else patched_plan(graph, patches, alignment=alignment, scratch=scratch))
+
+        # DSP builds keep their fast depthwise kernels rather than the portable in-place one
+        in_place = depthwise_in_place and not dsp
+
+        def plan(scratch: Mapping[int, int]) -> Any:
+            return (plan_graph(graph, alignment=alignment, scratch=scratch, depthwise_in_place=in_place)
+                    if patches is None else
+                    patched_plan(graph, patches, alignment=alignment, scratch=scratch, depthwise_in_place=in_place))
+
+        params = [self.params(p) for _, _, p in self.interp.steps]
+        if scratch not in ("fit", "fast", "lean"):
+            raise PicomlError(f"scratch must be 'fit', 'fast' or 'lean', got {scratch!r}")
+        if scratch == "lean":  # every op that has a zero-scratch variant runs it
+            lean = frozenset(i for i, p in enumerate(params) if "lean_scratch_bytes" in p)
+            choice = ScratchChoice({i: n for i, n in fast_scratch(params).items() if i not in lean}, lean)
+        elif scratch == "fit" and not dsp:
+            choice = fit_scratch(params, plan)
+        else:  # DSP builds keep their kernels' scratch: they trade those bytes for speed
+            choice = ScratchChoice(fast_scratch(params))
+        for i in choice.lean:
+            op, kernel, p = self.interp.steps[i]
+            self.interp.steps[i] = (op, kernel, lean_params(p))
+        self.plan = plan(choice.scratch)
         if max_ram is not None and self.plan.arena_bytes > max_ram:
             raise ResourceError(
                 f"model needs a {self.plan.arena_bytes:,}-byte arena but --max-ram is {max_ram:,} bytes "
@@ -358,13 +379,19 @@ def _c_value(v: Any) -> str:
 
 
 def generate(graph: Graph, prefix: str = "model", alignment: int = 16, max_ram: Optional[int] = None,
-             patches: Any = None, dsp: bool = False) -> CProject:
+             patches: Any = None, dsp: bool = False, scratch: str = "fit",
+             depthwise_in_place: bool = True) -> CProject:
     """The C project for ``graph`` (see :class:`CProject`). ``patches``, a
     :class:`picoml.plan.patches.PatchPlan` of ``graph``, runs its stage tile by tile in the
-    arena of ``patched_plan`` (see :mod:`picoml.codegen.patches`)."""
+    arena of ``patched_plan`` (see :mod:`picoml.codegen.patches`). ``scratch`` picks between
+    kernels' fast variants and their zero-scratch ones: "fit" (default) uses the fast ones
+    wherever their scratch does not raise the arena (picoml.plan.scratch_fit; DSP builds
+    always use their fast kernels), "fast" always, "lean" never (for tests and comparisons).
+    ``depthwise_in_place`` lets the planner run depthwise ops in place where that lowers the
+    arena (picoml.plan.inplace); DSP builds never do (the in-place kernel is portable C)."""
     if not prefix.isidentifier():
         raise PicomlError(f"prefix '{prefix}' is not a C identifier")
-    return _Generator(graph, prefix, alignment, max_ram, patches, dsp).generate()
+    return _Generator(graph, prefix, alignment, max_ram, patches, dsp, scratch, depthwise_in_place).generate()
 
 
 _MAIN = """/* Example program: read the raw input bytes (all inputs, concatenated) from a file, run the

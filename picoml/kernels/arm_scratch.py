@@ -28,22 +28,47 @@ DEPTHWISE_DIRECT_TAPS = 25     # PM_ARM_DIRECT_TAPS
 DEPTHWISE_RING_ROWS = 64       # PM_ARM_RING_ROWS: band * kernel_h
 
 
+DEPTHWISE_PLANES, DEPTHWISE_DIRECT, DEPTHWISE_PAIRS = 0, 1, 2  # PM_ARM_DW_*
+
+
+def depthwise_pairs_apply(in_c: int, multiplier: int, kernel: tuple[int, int], stride: tuple[int, int],
+                          dilation: tuple[int, int]) -> bool:
+    """Whether the channel-pair kernel runs the op: 3x3, depth multiplier 1, whole groups of
+    four channels, stride_w 1 or 2 without column dilation (any stride_h and dilation_h)."""
+    return (kernel == (3, 3) and multiplier == 1 and in_c % 4 == 0 and stride[1] in (1, 2)
+            and dilation[1] == 1)
+
+
+DEPTHWISE_PAIRS_MIN_WIDTH = 4    # narrower outputs: the per-channel output stage dominates (NHWC wins)
+DEPTHWISE_PAIRS_MAX_WIDTH_S1 = 16  # wider stride-1 outputs: the int16 planes win (measured, person_detect)
+
+
 def arm_depthwise_layout(in_c: int, multiplier: int, out_h: int, out_w: int, kernel: tuple[int, int],
                          stride: tuple[int, int], dilation: tuple[int, int]) -> dict[str, int]:
-    """How ``pm_depthwise_conv_s8_arm`` runs an op, and its scratch bytes. Small or narrow
-    images with depth multiplier 1 and whole groups of four channels run ``direct`` (NHWC; the
-    scratch is a row of zero points). Otherwise planes: input channels widened together (``group``), output
-    rows per band (as many as fit DEPTHWISE_PLANE_BUDGET bytes, at least one), int16 values per
-    widened row (``row_len``: the padded width plus eight, even); the scratch holds the planes,
-    then the band's int32 sums."""
+    """How ``pm_depthwise_conv_s8_arm`` runs an op, and its scratch bytes. 3x3 kernels with depth
+    multiplier 1 and whole groups of four channels run ``pairs`` (outputs at least
+    DEPTHWISE_PAIRS_MIN_WIDTH wide, stride-1 ones narrower than DEPTHWISE_PAIRS_MAX_WIDTH_S1) (channel-pair int8 rows in a
+    ring of 2 * dilation_h + 1 rows of ``row_len`` columns, then a row of int32 sums of every
+    channel, column count rounded up to even). Other small or narrow images with depth multiplier 1 and whole groups of four channels
+    run ``direct`` (NHWC; the scratch is a row of zero points). Otherwise planes: input channels
+    widened together (``group``), output rows per band (as many as fit DEPTHWISE_PLANE_BUDGET
+    bytes, at least one), int16 values per widened row (``row_len``: the padded width plus
+    eight, even); the scratch holds the planes, then the band's int32 sums."""
     group = 4 if in_c % 4 == 0 else 1
+    if (depthwise_pairs_apply(in_c, multiplier, kernel, stride, dilation) and out_w >= DEPTHWISE_PAIRS_MIN_WIDTH
+            and (stride[1] == 2 or out_w < DEPTHWISE_PAIRS_MAX_WIDTH_S1)):
+        steps = (out_w + 1) // 2
+        columns = 2 * steps * stride[1] + 2  # covers the padded input too (see pm_depthwise_arm.c)
+        span = 2 * dilation[0] + 1
+        return {"kernel": DEPTHWISE_PAIRS, "group": group, "band": 1, "row_len": columns,
+                "scratch_bytes": span * in_c * columns + 8 * steps * in_c}
     width = (out_w - 1) * stride[1] + (kernel[1] - 1) * dilation[1] + 1
     row_len = width + 8 + (width % 2)  # the 3x3 loops read up to 7 values past the width
     span = (kernel[0] - 1) * dilation[0] + 1
     direct = (multiplier == 1 and in_c % 4 == 0 and kernel[0] * kernel[1] <= DEPTHWISE_DIRECT_TAPS
               and (out_h * out_w <= DEPTHWISE_DIRECT_PIXELS or out_w <= DEPTHWISE_DIRECT_WIDTH))
     if direct:
-        return {"direct": 1, "group": group, "band": 1, "row_len": row_len, "scratch_bytes": in_c}
+        return {"kernel": DEPTHWISE_DIRECT, "group": group, "band": 1, "row_len": row_len, "scratch_bytes": in_c}
 
     def plane_bytes(band: int) -> int:
         return group * ((band - 1) * stride[0] + span) * row_len * 2
@@ -52,5 +77,5 @@ def arm_depthwise_layout(in_c: int, multiplier: int, out_h: int, out_w: int, ker
     while (band < out_h and plane_bytes(band + 1) <= DEPTHWISE_PLANE_BUDGET
            and (band + 1) * kernel[0] <= DEPTHWISE_RING_ROWS):
         band += 1
-    return {"direct": 0, "group": group, "band": band, "row_len": row_len,
+    return {"kernel": DEPTHWISE_PLANES, "group": group, "band": band, "row_len": row_len,
             "scratch_bytes": plane_bytes(band) + 4 * (band * out_w + 3)}

@@ -74,6 +74,8 @@ def _conv_scratch(p: Params, x: Tensor, w: Tensor) -> int:
         portable = p["stage_pixels"] * int(np.prod(w.shape[1:])) if w.shape[1] * w.shape[2] > 1 else 0
         arm = arm_conv_scratch(int(np.prod(w.shape[1:]))) if p["groups"] == 1 else 0
         p["dsp_scratch_bytes"] = max(portable, arm)  # planned only by builds with the DSP kernels
+        if portable:
+            p["lean_scratch_bytes"] = 0  # pm_conv_lean_s8, where the planner needs the bytes
         return portable
     if p["kind"] == "hybrid":
         return x.shape[1] * x.shape[2] * x.shape[3]
@@ -264,6 +266,7 @@ class DepthwiseConv2D:
                     (p["dilation_h"], p["dilation_w"]))["scratch_bytes"])
                 # planned only by builds that compile the DSP kernels (codegen `dsp=True`)
                 p["dsp_scratch_bytes"] = max(p["scratch_bytes"], arm)
+                p["lean_scratch_bytes"] = 0  # pm_conv_lean_s8, where the planner needs the bytes
         p["interior_h"] = interior(p, "h", ih, kh)
         p["interior_w"] = interior(p, "w", iw, kw)
         p["macs"] = n * p["out_h"] * p["out_w"] * cout * kh * kw

@@ -10,7 +10,9 @@
   so the C kernel may write over that operand. It is allowed when the operand has the output's
   shape and byte size, dies at this op (no later reader of it or of any view sharing its
   bytes), is not a graph output, is not persistent state, and no other operand of the op
-  shares its bytes.
+  shares its bytes. The same rule admits the DEPTHWISE_CONV_2D ops the planner asks for
+  (``depthwise``, see :mod:`picoml.plan.inplace`: their kernel rewrites one channel at a time
+  from a copy of it).
 
 Views never alias a constant (flash) or a variable tensor (state that a later op may update,
 which would change what the view reads).
@@ -18,7 +20,7 @@ which would change what the view reads).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Collection, Optional
 
 from picoml.ir import Graph, Op
 from picoml.plan.lifetimes import Lifetime
@@ -56,9 +58,11 @@ class Aliasing:
     in_place: dict[int, tuple[str, str]] = field(default_factory=dict)
 
 
-def find_aliases(graph: Graph, lifetimes: dict[str, Lifetime], in_place: bool = True) -> Aliasing:
+def find_aliases(graph: Graph, lifetimes: dict[str, Lifetime], in_place: bool = True,
+                 depthwise: Collection[int] = ()) -> Aliasing:
     """Group the planned tensors (``nbytes > 0``) into buffers, merging views and, when
-    ``in_place`` is true, the outputs of eligible in-place ops into their operand's buffer."""
+    ``in_place`` is true, the outputs of eligible in-place ops (element-wise ones, plus the
+    depthwise op indices in ``depthwise``) into their operand's buffer."""
     owner: dict[str, Group] = {}
     for lt in lifetimes.values():
         if lt.nbytes > 0:
@@ -85,7 +89,7 @@ def find_aliases(graph: Graph, lifetimes: dict[str, Lifetime], in_place: bool = 
     if in_place:
         outputs = set(graph.outputs)
         for i, op in enumerate(graph.ops):
-            if op.type in IN_PLACE_OPS:
+            if op.type in IN_PLACE_OPS or i in depthwise:
                 src = _in_place_source(graph, op, i, owner, outputs)
                 if src is not None:
                     merge(owner[src], owner[op.outputs[0]])

@@ -47,6 +47,9 @@ class MemoryPlan:
     in-place outputs share their base's offset; zero-byte tensors get 0). ``in_place`` and
     ``views`` map an op index to the (input, output) pair that share bytes at that op, so the
     code generator can skip a view's copy and must call an in-place kernel with out == in.
+    ``depthwise_in_place`` maps the DEPTHWISE_CONV_2D ops among them (which need the in-place
+    depthwise kernel, :mod:`picoml.plan.inplace`) to the scratch bytes that kernel needs; their
+    scratch buffer is that one, not the out-of-place kernel's.
     ``live_bytes[k]`` is the sum of buffer sizes alive while op ``order[k]`` runs. Times
     (buffer and lifetime ``first``/``last``) are positions in ``order``, which is the graph's
     op order for now.
@@ -66,6 +69,7 @@ class MemoryPlan:
     live_bytes: list[int] = field(default_factory=list)
     peak_op: int = -1
     peak_tensors: list[str] = field(default_factory=list)
+    depthwise_in_place: dict[int, int] = field(default_factory=dict)
 
     def live_tensors(self, step: int) -> list[str]:
         """Names alive while op ``step`` runs: tensors by their own lifetime, then scratch."""
@@ -85,6 +89,7 @@ class MemoryPlan:
                 {"index": i, "type": self.op_types[i], "live_bytes": self.live_bytes[k],
                  "live_tensors": self.live_tensors(k),
                  **({"in_place": list(self.in_place[i])} if i in self.in_place else {}),
+                 **({"depthwise_in_place": True} if i in self.depthwise_in_place else {}),
                  **({"view": list(self.views[i])} if i in self.views else {}),
                  **({"scratch_offset": self.scratch_offsets[i]} if i in self.scratch_offsets else {})}
                 for k, i in enumerate(self.order)

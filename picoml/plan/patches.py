@@ -66,9 +66,13 @@ class PatchPlan:
     n: int
     stage_output: str
     tiles: list[list[OpWindow]]
-    tile_shapes: dict[str, tuple[int, ...]]  # largest window of every stage intermediate
+    # planned shape of every stage intermediate's tile buffer: [N, 1, pixels, C], pixels the
+    # largest rows * cols of its windows (tiles are stored compactly, so a buffer needs the
+    # largest window's pixels, not the largest rows times the largest columns)
+    tile_shapes: dict[str, tuple[int, ...]]
     macs_unpatched: int
     macs_patched: int
+    layout: str = "grid"  # how the stage output is cut into tiles: see LAYOUTS
 
     @property
     def mac_overhead(self) -> float:
@@ -78,7 +82,7 @@ class PatchPlan:
     def to_json(self) -> dict:
         return {"stage_end_op": self.stage_end, "n": self.n, "stage_output": self.stage_output,
                 "mac_overhead": self.mac_overhead, "macs_unpatched": self.macs_unpatched,
-                "macs_patched": self.macs_patched}
+                "macs_patched": self.macs_patched, "layout": self.layout}
 
 
 # -- geometry ---------------------------------------------------------------------------------
@@ -86,6 +90,38 @@ def _split(size: int, n: int) -> list[tuple[int, int]]:
     """``size`` positions in ``n`` near-equal consecutive ranges."""
     cuts = [size * i // n for i in range(n + 1)]
     return [(cuts[i], cuts[i + 1]) for i in range(n)]
+
+
+def _edge_split(size: int, n: int) -> list[tuple[int, int]]:
+    """``size`` positions in ``n`` consecutive ranges, the longer ones at the edges (first, last,
+    second, second-to-last, ...): an edge tile's receptive field is clipped by the image border,
+    so it can produce more outputs for the same window."""
+    base, extra = divmod(size, n)
+    lengths = [base] * n
+    for k in range(extra):
+        lengths[k // 2 if k % 2 == 0 else n - 1 - k // 2] += 1
+    cuts = [0]
+    for length in lengths:
+        cuts.append(cuts[-1] + length)
+    return [(cuts[i], cuts[i + 1]) for i in range(n)]
+
+
+# "grid": n x n tiles of near-equal size. "banded": n bands of rows, edges longer; the inner
+# bands (whose receptive fields are not clipped, so they have the largest windows) are cut into
+# n + 1 tiles and the first and last into n, which evens out the largest tile window for fewer
+# recomputed MACs than (n + 1) x (n + 1) tiles.
+LAYOUTS = ("grid", "banded")
+
+
+def tile_windows(height: int, width: int, n: int, layout: str = "grid") -> list[Window]:
+    """The tiles (row-major) of an ``height x width`` stage output for ``n`` and ``layout``."""
+    if layout == "grid":
+        return [(r0, r1, c0, c1) for r0, r1 in _split(height, n) for c0, c1 in _split(width, n)]
+    if layout == "banded":
+        bands = _edge_split(height, n)
+        return [(r0, r1, c0, c1) for i, (r0, r1) in enumerate(bands)
+                for c0, c1 in _edge_split(width, n + 1 if 0 < i < n - 1 and n + 1 <= width else n)]
+    raise GraphError(f"unknown patch layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
 
 
 def _axis_need(o0: int, o1: int, stride: int, pad: int, extent: int) -> tuple[int, int]:
@@ -195,9 +231,10 @@ def check_stage(graph: Graph, stage_end: int) -> str:
 
 
 def make_patch_plan(graph: Graph, stage_end: int, n: int,
-                    params: Optional[Sequence[Params]] = None) -> PatchPlan:
-    """Windows of every op of every tile for ``n x n`` tiles of the stage ending at ``stage_end``.
-    ``params`` are the kernels' prepared params (one per op), prepared here when not given."""
+                    params: Optional[Sequence[Params]] = None, layout: str = "grid") -> PatchPlan:
+    """Windows of every op of every tile for ``n x n`` tiles (``layout``: see ``tile_windows``)
+    of the stage ending at ``stage_end``. ``params`` are the kernels' prepared params (one per
+    op), prepared here when not given."""
     output = check_stage(graph, stage_end)
     if params is None:
         params = [p for _, _, p in Interpreter(graph).steps]
@@ -214,33 +251,31 @@ def make_patch_plan(graph: Graph, stage_end: int, n: int,
     tile_shapes: dict[str, tuple[int, ...]] = {}
     full_macs = [int(p.get("macs", 0)) for p in params]
     patched = sum(full_macs[stage_end + 1:])
-    for rows in _split(oshape[1], n):
-        for cols in _split(oshape[2], n):
-            need: dict[str, Window] = {output: (rows[0], rows[1], cols[0], cols[1])}
-            steps: list[OpWindow] = []
-            for i in range(stage_end, -1, -1):
-                op = graph.ops[i]
-                out = need.get(op.outputs[0])
-                if out is None or out[0] >= out[1] or out[2] >= out[3]:
-                    continue  # this tile needs nothing of it (e.g. a tile of PAD's border)
-                ins, over = _op_windows(op, graph, params[i], out)
-                for name, win in zip(op.inputs, ins):
-                    if win is not None:
-                        need[name] = _union(need.get(name), win)
-                steps.append(OpWindow(i, out, ins, over))
-                y = graph.tensors[op.outputs[0]]
-                full = y.shape[1] * y.shape[2]
-                patched += full_macs[i] * (out[1] - out[0]) * (out[3] - out[2]) // max(full, 1)
-            steps.reverse()
-            tiles.append(steps)
-            for name, win in need.items():
-                if name == output or name in graph.inputs or win[0] >= win[1] or win[2] >= win[3]:
-                    continue
-                t = graph.tensors[name]
-                old = tile_shapes.get(name, (t.shape[0], 0, 0, *t.shape[3:]))
-                tile_shapes[name] = (t.shape[0], max(old[1], win[1] - win[0]), max(old[2], win[3] - win[2]),
-                                     *t.shape[3:])
-    return PatchPlan(stage_end, n, output, tiles, tile_shapes, sum(full_macs), patched)
+    for window in tile_windows(oshape[1], oshape[2], n, layout):
+        need: dict[str, Window] = {output: window}
+        steps: list[OpWindow] = []
+        for i in range(stage_end, -1, -1):
+            op = graph.ops[i]
+            out = need.get(op.outputs[0])
+            if out is None or out[0] >= out[1] or out[2] >= out[3]:
+                continue  # this tile needs nothing of it (e.g. a tile of PAD's border)
+            ins, over = _op_windows(op, graph, params[i], out)
+            for name, win in zip(op.inputs, ins):
+                if win is not None:
+                    need[name] = _union(need.get(name), win)
+            steps.append(OpWindow(i, out, ins, over))
+            y = graph.tensors[op.outputs[0]]
+            full = y.shape[1] * y.shape[2]
+            patched += full_macs[i] * (out[1] - out[0]) * (out[3] - out[2]) // max(full, 1)
+        steps.reverse()
+        tiles.append(steps)
+        for name, win in need.items():
+            if name == output or name in graph.inputs or win[0] >= win[1] or win[2] >= win[3]:
+                continue
+            t = graph.tensors[name]
+            old = tile_shapes.get(name, (t.shape[0], 1, 0, *t.shape[3:]))
+            tile_shapes[name] = (t.shape[0], 1, max(old[2], (win[1] - win[0]) * (win[3] - win[2])), *t.shape[3:])
+    return PatchPlan(stage_end, n, output, tiles, tile_shapes, sum(full_macs), patched, layout)
 
 
 # -- execution --------------------------------------------------------------------------------
@@ -290,10 +325,10 @@ def output_tile_name(plan: PatchPlan) -> str:
 
 
 def output_tile_shape(graph: Graph, plan: PatchPlan) -> tuple[int, ...]:
-    """The largest tile of the stage output."""
+    """The planned shape of the stage output's tile buffer, [N, 1, largest tile's pixels, C]."""
     wins = [steps[-1].out for steps in plan.tiles]
     shape = graph.tensors[plan.stage_output].shape
-    return (shape[0], max(w[1] - w[0] for w in wins), max(w[3] - w[2] for w in wins), *shape[3:])
+    return (shape[0], 1, max((w[1] - w[0]) * (w[3] - w[2]) for w in wins), *shape[3:])
 
 
 def virtual_graph(graph: Graph, plan: PatchPlan) -> Graph:
@@ -318,22 +353,28 @@ def virtual_graph(graph: Graph, plan: PatchPlan) -> Graph:
 
 
 def patched_plan(graph: Graph, plan: PatchPlan, alignment: int = 16, algorithm: str = "best_fit",
-                 scratch: Optional[Mapping[int, int]] = None) -> MemoryPlan:
-    """The memory plan of patched execution (offsets valid for every tile)."""
+                 scratch: Optional[Mapping[int, int]] = None, depthwise_in_place: bool = True) -> MemoryPlan:
+    """The memory plan of patched execution (offsets valid for every tile). Depthwise ops after
+    the stage may run in place (unless ``depthwise_in_place`` is False); the stage's may not (a
+    tile's depthwise input window is larger than its output window, and tiles of one planned
+    shape can hold different windows)."""
     from picoml.plan.planner import plan_graph
 
-    return plan_graph(virtual_graph(graph, plan), alignment=alignment, algorithm=algorithm, scratch=scratch)
+    after = range(plan.stage_end + 1, len(graph.ops)) if depthwise_in_place else False
+    return plan_graph(virtual_graph(graph, plan), alignment=alignment, algorithm=algorithm, scratch=scratch,
+                      depthwise_in_place=after)
 
 
 @dataclass
 class Candidate:
-    """One (stage_end, n) tried by ``choose_patches``."""
+    """One (stage_end, n, layout) tried by ``choose_patches``."""
 
     stage_end: int
     n: int
     arena_bytes: int
     mac_overhead: float
     accepted: bool
+    layout: str = "grid"
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -368,8 +409,9 @@ def choose_patches(graph: Graph, max_mac_overhead: float = 0.2, alignment: int =
                    algorithm: str = "best_fit", scratch: Optional[Mapping[int, int]] = None,
                    ns: Sequence[int] = (2, 3, 4, 5, 6, 8), stage_end: Optional[int] = None,
                    interpreter: Optional[Interpreter] = None, force: bool = False) -> Choice:
-    """Try every stage end (or the given one) and tile count; keep the smallest arena whose MAC
-    overhead is at most ``max_mac_overhead``, ties to the smaller overhead. Patching is used only
+    """Try every stage end (or the given one), tile count and tile layout (``LAYOUTS``; ``force``
+    uses the grid); keep the smallest arena whose MAC overhead is at most ``max_mac_overhead``,
+    ties to the smaller overhead. Patching is used only
     when it beats the unpatched arena, unless ``force`` (then the given ``stage_end`` and the
     single tile count in ``ns`` must be valid, else GraphError)."""
     from picoml.plan.planner import plan_graph
@@ -383,17 +425,18 @@ def choose_patches(graph: Graph, max_mac_overhead: float = 0.2, alignment: int =
         raise GraphError("forced patching needs one stage end and one tile count")
     if force:
         best_key = (float("inf"), float("inf"))
+    layouts = ("grid",) if force else LAYOUTS
     for k in ([stage_end] if stage_end is not None else stage_ends(graph)):
-        for n in ns:
+        for n, layout in ((n, layout) for n in ns for layout in layouts if layout == "grid" or n >= 3):
             try:
-                pp = make_patch_plan(graph, k, n, params)
+                pp = make_patch_plan(graph, k, n, params, layout)
             except GraphError:
                 if force:
                     raise
                 continue
             mp = patched_plan(graph, pp, alignment, algorithm, scratch)
             ok = pp.mac_overhead <= max_mac_overhead + 1e-12
-            choice.candidates.append(Candidate(k, n, mp.arena_bytes, pp.mac_overhead, ok))
+            choice.candidates.append(Candidate(k, n, mp.arena_bytes, pp.mac_overhead, ok, layout))
             if ok and (mp.arena_bytes, pp.mac_overhead) < best_key:
                 best_key = (mp.arena_bytes, pp.mac_overhead)
                 choice.patch_plan, choice.memory_plan = pp, mp
@@ -415,7 +458,8 @@ def plot_before_after(graph: Graph, choice: Choice, path: str) -> None:
         ax.step(steps, choice.unpatched_plan.live_bytes, where="mid", label=f"unpatched (arena {base:,} B)")
         pp = choice.patch_plan
         ax.step(steps, choice.memory_plan.live_bytes, where="mid",
-                label=f"ops 0..{pp.stage_end} in {pp.n}x{pp.n} tiles (arena {choice.memory_plan.arena_bytes:,} B, "
+                label=f"ops 0..{pp.stage_end} in {pp.n}x{pp.n} {pp.layout} tiles "
+                      f"(arena {choice.memory_plan.arena_bytes:,} B, "
                       f"+{pp.mac_overhead:.1%} MACs)")
         ax.axvspan(-0.5, pp.stage_end + 0.5, color="grey", alpha=0.15)
         ax.axhline(choice.memory_plan.arena_bytes, color="tab:orange", linestyle="--", linewidth=0.8)

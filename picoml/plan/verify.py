@@ -14,7 +14,9 @@ def check_no_overlap(plan: MemoryPlan) -> None:
     Checked: every buffer is aligned, of an aligned size that holds its bytes, and inside the
     arena; no two buffers alive during a common op share a byte; every tensor's offset is
     its buffer's and its lifetime lies within the buffer's; views and in-place pairs really
-    share a buffer and meet only at their op; scratch offsets match their buffers.
+    share a buffer and meet only at their op, and an in-place op's input and output have the
+    same byte size; in-place depthwise ops are exactly the in-place DEPTHWISE_CONV_2D ops and
+    each has a scratch buffer of the bytes its kernel needs; scratch offsets match their buffers.
     """
     a = plan.alignment
     if not isinstance(a, int) or a < 1 or a & (a - 1):
@@ -85,6 +87,7 @@ def _check_tensors(plan: MemoryPlan) -> None:
             raise GraphError(
                 f"memory plan: in-place op #{op} overwrites '{src}', which is not dying there (or '{dst}' "
                 "is not born there)")
+    _check_depthwise(plan)
     for op, (src, dst) in plan.views.items():
         if src not in home or home.get(src) != home.get(dst):
             raise GraphError(f"memory plan: view op #{op} does not alias '{dst}' to '{src}'")
@@ -95,6 +98,29 @@ def _check_tensors(plan: MemoryPlan) -> None:
     for op, b in scratch.items():
         if plan.scratch_offsets[op] != b.offset or b.first != op or b.last != op:
             raise GraphError(f"memory plan: scratch of op #{op} is not a buffer alive only during that op")
+
+
+def _check_depthwise(plan: MemoryPlan) -> None:
+    """The in-place depthwise kernel rewrites its input channel by channel from a plane copied to
+    scratch: it needs out == in byte for byte and that scratch."""
+    for op, (src, dst) in plan.in_place.items():
+        if plan.lifetimes[src].nbytes != plan.lifetimes[dst].nbytes:
+            raise GraphError(f"memory plan: in-place op #{op} writes '{dst}' ({plan.lifetimes[dst].nbytes} bytes) "
+                             f"over '{src}' ({plan.lifetimes[src].nbytes} bytes)")
+        is_dw = 0 <= op < len(plan.op_types) and plan.op_types[op] == "DEPTHWISE_CONV_2D"
+        if is_dw and op not in plan.depthwise_in_place:
+            raise GraphError(f"memory plan: depthwise op #{op} is in place but not marked for the in-place "
+                             "depthwise kernel")
+    scratch = {b.op: b for b in plan.buffers if b.kind == "scratch"}
+    for op, nbytes in plan.depthwise_in_place.items():
+        if op not in plan.in_place or not 0 <= op < len(plan.op_types) \
+                or plan.op_types[op] != "DEPTHWISE_CONV_2D":
+            raise GraphError(f"memory plan: op #{op} is marked in-place depthwise but is not an in-place "
+                             "DEPTHWISE_CONV_2D")
+        if nbytes > 0 and (op not in scratch or scratch[op].nbytes < nbytes):
+            have = scratch[op].nbytes if op in scratch else 0
+            raise GraphError(f"memory plan: in-place depthwise op #{op} needs {nbytes} scratch bytes for its "
+                             f"channel plane, the plan gives {have}")
 
 
 def _check_sharing(plan: MemoryPlan) -> None:

@@ -25,12 +25,33 @@ from picoml.ir import DType, Graph
 from picoml.kernels.quant import (INT32_MAX, INT32_MIN, multiply_by_quantized_multiplier,
                                   multiply_by_requant_constants, requant_constants)
 from picoml.testing.opmodel import random_input, single_op_graph, tensor
-from tests.codegen.test_elementwise_c import (check_c, check_general_regs_only, merge, sanitized_run,
+from picoml.interpreter import Interpreter
+from picoml.plan import plan_graph
+from picoml.targets.host import HostModel
+from tests.codegen.test_elementwise_c import (assert_bits, check_general_regs_only, merge, sanitized_run,
                                               strict_builds)
 from tests.kernels.test_conv import (ACTS, CONV_GRID, KERNELS, MODES, REAL_OP_MODELS, TIE_CASES, conv_graph,
                                      depthwise_graph, one_op_graph, quantized_linear, seed_of, transpose_graph)
 
 CONV_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV")
+
+
+def check_c(cases, rng=None, runs=1, **options):
+    """Compile the cases, each ``(graph, inputs)`` with ``inputs`` None for random ones, as one
+    graph (``generate(**options)``; depthwise ops out of place, so these tests exercise
+    pm_depthwise_conv_s8: the in-place kernel has tests/codegen/test_depthwise_inplace_c.py) and
+    demand the reference's bits for ``runs`` input sets. Returns the project."""
+    g = merge([c[0] for c in cases])
+    project = generate(g, depthwise_in_place=False, **options)
+    assert "pm_depthwise_inplace_s8(" not in project.files["model.c"]
+    host, ref = HostModel(g, project), Interpreter(g)
+    for _ in range(runs):
+        inputs = []
+        for sub, xs in cases:
+            inputs += [random_input(t, rng) for t in sub.input_tensors] if xs is None else list(xs)
+        for i, (got, exp) in enumerate(zip(host.run(inputs), ref.run(inputs))):
+            assert_bits(got, exp, f"case {i} ({g.ops[i].type} {g.ops[i].attrs})")
+    return project
 
 
 def with_batches(graph: Graph, inputs: list[np.ndarray], batches: int, rng) -> tuple[Graph, list]:
@@ -293,3 +314,48 @@ def test_unsupported_forms_are_named():
     graph = Graph(graph.tensors, graph.ops, ["x", "w"], graph.outputs).validate()
     with pytest.raises(UnsupportedError, match="CONV_2D.*constant"):
         generate(graph)
+
+
+# -- the zero-scratch ("lean") int8 kernel the planner picks where scratch would raise the arena --
+def check_lean(cases, rng, runs=2):
+    """Compile the cases as one graph with every int8 conv on pm_conv_lean_s8 and demand the
+    reference's bits."""
+    project = check_c(cases, rng, runs, scratch="lean")
+    assert project.files["model.c"].count("pm_conv_lean_s8(") == len(project.op_summaries)
+
+
+def test_lean_conv2d_grid():
+    cases = [conv_graph(seed_of("lean", mode, *case), mode, *case)
+             for mode in ("int8_pc", "int8_pt", "int8_nobias") for case in CONV_GRID if case[0] != (1, 1)]
+    cases += [conv_graph(seed, "int8_pc", (3, 3), 1, 1, "SAME", groups=2) for seed in range(2)]
+    cases += [conv_graph(seed_of("lean-wide", k), "int8_pc", (3, 3), 1, 1, "SAME", channels=(5, 70))
+              for k in range(2)]  # more output channels than one stack chunk (PM_GEMM_CHUNK)
+    cases += [conv_graph(seed_of("lean-tie", mode), mode, (3, 3), 1, 1, "SAME", ties=True)
+              for mode in ("int8_pc", "int8_pt")]
+    check_lean(cases, np.random.default_rng(11))
+
+
+def test_lean_depthwise_grid():
+    cases = [depthwise_graph(seed_of("lean-dw", mode, *case), mode, *case)
+             for mode in ("int8_pc", "int8_pt") for case in CONV_GRID]
+    cases += [depthwise_graph(seed, "int8_pc", (5, 3), 2, 1, "SAME", multiplier=m) for seed, m in enumerate((2, 8))]
+    check_lean(cases, np.random.default_rng(12))
+
+
+def test_scratch_fit_uses_lean_only_at_the_peak():
+    """micro_speech's first op (a 10x8 depthwise on one channel) runs at the arena's peak: the
+    fast kernel's im2col scratch would add to it, so the generated C runs that op lean and its
+    arena is the scratch-free plan's; person_detect's scratch fits in gaps, so nothing is lean."""
+    from picoml.testing.real import real_dir, real_path
+
+    if real_dir() is None:
+        pytest.skip("../shared/real not present: no real models")
+    for rel, expect_lean in (("tflm/micro_speech/micro_speech_quantized.tflite", 1),
+                             ("tflm/person_detection/person_detect.tflite", 0)):
+        g = picoml.load_tflite(real_path(rel))
+        fit, fast = generate(g), generate(g, scratch="fast")
+        assert fit.files["model.c"].count("pm_conv_lean_s8(") == expect_lean, rel
+        assert fit.arena_bytes == plan_graph(g).arena_bytes, rel  # scratch costs no arena
+        assert (fast.arena_bytes > fit.arena_bytes) == bool(expect_lean), rel
+    with pytest.raises(picoml.errors.PicomlError, match="scratch must be"):
+        generate(g, scratch="tiny")

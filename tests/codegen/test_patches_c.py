@@ -13,6 +13,7 @@ from picoml.errors import ResourceError
 from picoml.interpreter import Interpreter
 from picoml.ir import Graph
 from picoml.plan.patches import PatchPlan, choose_patches, make_patch_plan, patched_plan, run_patched, stage_ends
+from picoml.plan.scratch_fit import fit_scratch
 from picoml.targets.host import HostModel
 from picoml.testing.models import mobilenet_v1_like, mobilenet_v2_like
 from picoml.testing.opmodel import assert_same
@@ -46,7 +47,8 @@ def check_patched(g: Graph, pp: PatchPlan, interp: Optional[Interpreter] = None,
     generated arena is the patched plan's."""
     interp = interp or Interpreter(g)
     project = generate(g, patches=pp)
-    assert project.arena_bytes == patched_plan(g, pp, scratch=_scratch(interp)).arena_bytes
+    fitted = fit_scratch([p for _, _, p in interp.steps], lambda s: patched_plan(g, pp, scratch=s))
+    assert project.arena_bytes == patched_plan(g, pp, scratch=fitted.scratch).arena_bytes
     assert project.macs == pp.macs_patched
     host = HostModel(g, project, extra_flags=extra_flags)
     for inputs in _inputs(g, seeds):

@@ -85,6 +85,10 @@ def test_arena_vs_tflm(name, capfd):
     # its non-persistent arena ("head") to the byte
     assert plan_graph(graph, algorithm="greedy", in_place=False).arena_bytes == tflm["head"]
     assert plan_graph(graph).arena_bytes <= tflm["head"]
+    # and the generated C, whose kernels' scratch is planned too (picoml.plan.scratch_fit)
+    from picoml.codegen import generate
+
+    assert generate(graph).arena_bytes <= tflm["head"]
     if key is not None:
         recorded = json.loads((REAL / "expected_tflm" / "tflm_arena.json").read_text())[key]
         assert recorded["head"] == tflm["head"]

@@ -134,6 +134,8 @@ def check_arm(cases, arm_calls: dict[str, int], runs: int = 2, seed: int = 0, ke
     g = merge([c[0] for c in cases])
     model = compile_cortex_m(g, flash_kb=2048, sram_kb=512, kernels=kernels)
     source = model.project.files["model.c"]
+    if kernels == "optimized":  # DSP builds never run the portable in-place depthwise kernel
+        assert "pm_depthwise_inplace_s8(" not in source
     for fn, n in arm_calls.items():
         assert source.count(f"{fn}(") == n, f"{fn}: {source.count(fn + '(')} calls, expected {n}"
     rng = np.random.default_rng(seed)
@@ -260,7 +262,18 @@ def test_depthwise_bands_and_shapes():
               _depthwise(12, 9, 4, 16, 1, (3, 3), 2, "SAME", "NONE", dilation=2),
               _depthwise(13, 20, 5, 8, 1, (3, 3), 1, "SAME", "RELU_N1_TO_1"),
               _depthwise(14, 3, 3, 32, 1, (3, 3), 1, "SAME", "NONE", ties=True)]
-    check_arm(cases, {"pm_depthwise_conv_s8_arm": len(cases) - 1, "pm_conv_s8_arm": 1})
+    # 3x3, multiplier 1, whole groups of four channels, outputs 4 to 15 wide (stride 1) or wider
+    # (stride 2): the channel-pair kernel; odd output widths (a spare column), odd input widths,
+    # VALID padding with unread columns, clamped activations, several ring wraps (case 20, dilated:
+    # not pairs)
+    cases += [_depthwise(16, 13, 7, 8, 1, (3, 3), 1, "SAME"), _depthwise(17, 9, 11, 12, 1, (3, 3), 2, "SAME"),
+              _depthwise(18, 10, 14, 4, 1, (3, 3), 2, "VALID", "RELU_N1_TO_1"),
+              _depthwise(19, 8, 9, 16, 1, (3, 3), 1, "VALID", "RELU"),
+              _depthwise(20, 12, 6, 8, 1, (3, 3), 1, "SAME", "NONE", dilation=2),
+              _depthwise(21, 6, 6, 128, 1, (3, 3), 1, "SAME", ties=True),
+              _depthwise(22, 24, 24, 32, 1, (3, 3), 2, "SAME", "NONE")]
+    model = check_arm(cases, {"pm_depthwise_conv_s8_arm": len(cases) - 1, "pm_conv_s8_arm": 1})
+    assert model.project.files["model.c"].count(".kernel = 2") == 9  # PM_ARM_DW_PAIRS (with cases 1, 8, 13)
 
 
 @needs_emulator
@@ -338,7 +351,8 @@ def test_cores_without_dsp_run_the_portable_kernels():
     from picoml.targets.emulator import Firmware
 
     names = {s.name for s in Firmware(model.elf_path).all_symbols}
-    assert "pm_conv_s8" in names and "pm_conv_s8_arm" not in names
+    # a one-op graph's scratch would raise its arena, so the portable build runs the lean conv
+    assert "pm_conv_lean_s8" in names and "pm_conv_s8_arm" not in names
 
 
 @needs_emulator

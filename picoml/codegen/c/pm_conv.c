@@ -160,6 +160,60 @@ void pm_conv_s8(const pm_conv_s8_params *p, const int8_t *input, const int8_t *w
   }
 }
 
+/* -- CONV_2D and DEPTHWISE_CONV_2D int8 without scratch ---------------------------------------- */
+
+/* acc[j] += the taps of output channels o0 .. o0 + n - 1 at one kernel position: `pixel` points
+ * at the input pixel, or is NULL when the tap lies outside the input (it then reads the zero
+ * point, which folded_bias expects). */
+static void lean_tap_s8(const pm_conv_lean_s8_params *p, const int8_t *pixel, const int8_t *weights, int32_t tap,
+                        int32_t o0, int32_t n, int32_t *acc) {
+  const int32_t group_in = p->g.in_c / p->groups, group_out = p->g.out_c / p->groups;
+  const int32_t zero_point = p->input_zero_point, wd = p->weight_depth;
+  int32_t j, i;
+  for (j = 0; j < n; ++j) {
+    const int32_t o = o0 + j;
+    const int8_t *w = weights + o * p->weight_unit + tap * p->weight_tap;
+    int32_t sum = 0;
+    if (pixel != NULL) {
+      const int8_t *x = pixel + (o / group_out) * group_in;
+      for (i = 0; i < group_in; ++i) sum += x[i] * w[i * wd];
+    } else {
+      for (i = 0; i < group_in; ++i) sum += w[i * wd];
+      sum *= zero_point;
+    }
+    acc[j] += sum;
+  }
+}
+
+void pm_conv_lean_s8(const pm_conv_lean_s8_params *p, const int8_t *input, const int8_t *weights,
+                     int8_t *output) {
+  const pm_conv_geometry *g = &p->g;
+  int32_t acc[PM_GEMM_CHUNK];
+  int32_t b, oy, ox, o0, fy, fx, j;
+  for (b = 0; b < g->batches; ++b) {
+    for (oy = 0; oy < g->out_h; ++oy) {
+      for (ox = 0; ox < g->out_w; ++ox) {
+        const int32_t y0 = oy * g->stride_h - g->pad_h, x0 = ox * g->stride_w - g->pad_w;
+        int8_t *out = output + ((b * g->out_h + oy) * g->out_w + ox) * g->out_c;
+        for (o0 = 0; o0 < g->out_c; o0 += PM_GEMM_CHUNK) {
+          const int32_t n = PM_MIN(PM_GEMM_CHUNK, g->out_c - o0);
+          for (j = 0; j < n; ++j) acc[j] = 0;
+          for (fy = 0; fy < g->kernel_h; ++fy) {
+            const int32_t iy = y0 + fy * g->dilation_h;
+            for (fx = 0; fx < g->kernel_w; ++fx) {
+              const int32_t ix = x0 + fx * g->dilation_w;
+              const int inside = iy >= 0 && iy < g->in_h && ix >= 0 && ix < g->in_w;
+              const int8_t *pixel = inside ? input + ((b * g->in_h + iy) * g->in_w + ix) * g->in_c : NULL;
+              lean_tap_s8(p, pixel, weights, fy * g->kernel_w + fx, o0, n, acc);
+            }
+          }
+          pm_output_stage_s8(&p->stage, o0, n, acc, p->folded_bias + o0, out + o0);
+        }
+      }
+    }
+  }
+}
+
 /* -- CONV_2D int16x8 ------------------------------------------------------------------------ */
 
 void pm_conv_s16(const pm_conv_s16_params *p, const int16_t *input, const int8_t *weights, int16_t *output) {

@@ -19,9 +19,10 @@ import numpy as np
 
 from picoml.codegen.emitter import OpContext
 from picoml.codegen.ops.conv import MAX_INT8_DEPTH
+from picoml.codegen.ops.depthwise_inplace import in_place
 from picoml.codegen.registry import c_opt_op
-from picoml.kernels.arm_scratch import (DEPTHWISE_RING_ROWS, arm_conv_groups, arm_conv_scratch,
-                                       arm_depthwise_layout)
+from picoml.kernels.arm_scratch import (DEPTHWISE_DIRECT, DEPTHWISE_PAIRS, DEPTHWISE_PLANES, DEPTHWISE_RING_ROWS,
+                                       arm_conv_groups, arm_conv_scratch, arm_depthwise_layout)
 from picoml.kernels.quant import arm_requant_constants, multiply_by_quantized_multiplier
 
 CHANNEL_WORDS = 5  # PM_ARM_CHANNEL_WORDS: bias, multiplier, round_lo, round_hi, shift
@@ -127,7 +128,7 @@ def fully_connected(ctx: OpContext) -> Optional[str]:
 def depthwise_conv2d(ctx: OpContext) -> Optional[str]:
     """int8 DEPTHWISE_CONV_2D: int16 planes, SMLAD on neighbouring taps. One input channel with
     a kernel other than 3x3 runs as the CONV_2D it equals (like the portable kernel)."""
-    if not _int8_ready(ctx):
+    if not _int8_ready(ctx) or in_place(ctx):  # in-place ops: the portable pm_depthwise_inplace_s8
         return None
     p = ctx.params
     w = np.asarray(ctx.tensor(1).data, np.int8)  # [1, KH, KW, C*M]
@@ -137,23 +138,46 @@ def depthwise_conv2d(ctx: OpContext) -> Optional[str]:
     kh, kw = w.shape[1], w.shape[2]
     layout = arm_depthwise_layout(win["in_c"], p["depth_multiplier"], win["out_h"], win["out_w"], (kh, kw),
                                   (win["stride_h"], win["stride_w"]), (win["dilation_h"], win["dilation_w"]))
+    kind = layout["kernel"]
     if (kh * kw > MAX_INT8_DEPTH or int(p.get("scratch_bytes", 0)) < layout["scratch_bytes"]
-            or (not layout["direct"] and kh > DEPTHWISE_RING_ROWS)):
+            or (kind == DEPTHWISE_PLANES and kh > DEPTHWISE_RING_ROWS)
+            or (kind == DEPTHWISE_PAIRS and win["pad_w"] + win["in_w"] > layout["row_len"])):
         return None
     stage = channel_table(ctx, p["folded_bias"], 1)
     if stage is None:
         return None
     ctx.use("arm", "depthwise_arm")
-    # planes read each channel's taps together; the NHWC kernel reads the portable [KH][KW][C]
-    weights = ctx.const(np.ascontiguousarray(w[0] if layout["direct"] else w[0].transpose(2, 0, 1)), "int8_t",
-                        "w_arm")
+    if kind == DEPTHWISE_PAIRS:  # the int32 stream of pm_depthwise_arm.h, passed as bytes
+        stream = ctx.const(pair_stream(w[0], p["folded_bias"], win["stride_w"]), "int32_t", "w_arm")
+        weights = f"(const int8_t *){stream}"
+    else:  # planes read each channel's taps together; the NHWC kernel reads the portable [KH][KW][C]
+        weights = ctx.const(np.ascontiguousarray(w[0] if kind == DEPTHWISE_DIRECT else w[0].transpose(2, 0, 1)),
+                            "int8_t", "w_arm")
     params = ctx.struct("pm_depthwise_conv_s8_arm_params", {
         "w": braced(win), "depth_multiplier": p["depth_multiplier"], "input_zero_point": p["input_zero_point"],
-        "output_offset": stage[1], "act_min": p["act_min"], "act_max": p["act_max"], "direct": layout["direct"],
+        "output_offset": stage[1], "act_min": p["act_min"], "act_max": p["act_max"], "kernel": kind,
         "group": layout["group"],
         "band": layout["band"], "row_len": layout["row_len"], "channels": stage[0]}, "depthwise_arm")
     return (f"pm_depthwise_conv_s8_arm({params}, {ctx.input(0, 'int8_t')}, {weights}, {ctx.output(0, 'int8_t')}, "
             f"{ctx.scratch()});")
+
+
+def pair_stream(w: np.ndarray, bias: np.ndarray, stride_w: int) -> np.ndarray:
+    """The pairs kernel's int32 weight stream (pm_depthwise_arm.h) from [3][3][C] weights and
+    the folded biases: per channel pair the two biases, then per kernel row the packed int16
+    pairs in the order its stride's assembly loads them."""
+    w = np.asarray(w, np.int64)
+
+    def pack(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:  # two int16 lanes in an int32
+        return ((lo & 0xFFFF) | ((hi & 0xFFFF) << 16)).astype(np.uint32).view(np.int32).astype(np.int64)
+
+    c0, c1 = slice(0, None, 2), slice(1, None, 2)
+    cols = [np.asarray(bias, np.int64)[c0], np.asarray(bias, np.int64)[c1]]
+    for f in range(3):
+        p0, p1 = pack(w[f, 0, c0], w[f, 1, c0]), pack(w[f, 0, c1], w[f, 1, c1])
+        k2 = pack(w[f, 2, c0], w[f, 2, c1])
+        cols += [p0, p1, k2] if stride_w == 1 else [p0, k2, p1, k2]
+    return np.stack(cols, 1).astype(np.int32).ravel()
 
 
 MAX_POOL_TAPS = 256  # pm_pool_arm.h: a halfword lane holds the sum of at most 256 int8 taps

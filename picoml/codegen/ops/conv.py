@@ -165,6 +165,19 @@ def _conv_s8(ctx: OpContext, g: dict[str, int], weights: np.ndarray, groups: int
     return _call(ctx, "pm_conv_s8", fields, [ctx.input(0, "int8_t"), w, ctx.output(0, "int8_t"), scratch])
 
 
+def _lean_s8(ctx: OpContext, g: dict[str, int], weights: np.ndarray, groups: int,
+             strides: tuple[int, int, int]) -> str:
+    """``pm_conv_lean_s8``: the zero-scratch kernel the planner picks for this op (``params["lean"]``,
+    see picoml.plan.scratch_fit); ``strides`` are the (unit, tap, depth) strides of ``weights``."""
+    p = ctx.params
+    check_limit(ctx, "kernel size KH*KW*I", g["kernel_h"] * g["kernel_w"] * g["in_c"] // groups, MAX_INT8_DEPTH)
+    fields = {"g": g, "groups": groups, "weight_unit": strides[0], "weight_tap": strides[1],
+              "weight_depth": strides[2], "input_zero_point": p["input_zero_point"],
+              "folded_bias": folded_bias(ctx), "stage": requant_stage(ctx)}
+    w = ctx.const(weights, "int8_t", "w")
+    return _call(ctx, "pm_conv_lean_s8", fields, [ctx.input(0, "int8_t"), w, ctx.output(0, "int8_t")])
+
+
 @c_op("CONV_2D")
 def conv2d(ctx: OpContext) -> str:
     """One call over the whole op; int8 runs as im2col patches times the weights."""
@@ -173,6 +186,9 @@ def conv2d(ctx: OpContext) -> str:
     x, w, bias, y = ctx.tensor(0), ctx.tensor(1), ctx.tensor(2), ctx.tensor(0, output=True)
     g = geometry(ctx, x, y, (w.shape[1], w.shape[2]))
     t = _CTYPE[kind]
+    if kind == "int8" and p.get("lean"):
+        k = w.shape[1] * w.shape[2] * w.shape[3]
+        return _lean_s8(ctx, g, constant_weights(ctx, w), p["groups"], (k, w.shape[3], 1))
     if kind == "int8":
         return _conv_s8(ctx, g, constant_weights(ctx, w), p["groups"])
     data = [ctx.input(0, t), ctx.input(1, "float" if kind == "float32" else "int8_t"), ctx.output(0, t)]
@@ -192,11 +208,16 @@ def conv2d(ctx: OpContext) -> str:
 @c_op("DEPTHWISE_CONV_2D")
 def depthwise_conv2d(ctx: OpContext) -> str:
     """One call; int8 splits border pixels (bounds-checked taps) from the interior."""
+    from picoml.codegen.ops.depthwise_inplace import emit_in_place, in_place  # ops the plan runs in place
+    if in_place(ctx):
+        return emit_in_place(ctx)
     fn = _kernel(ctx)
     p, kind = ctx.params, ctx.params["kind"]
     x, w, bias, y = ctx.tensor(0), ctx.tensor(1), ctx.tensor(2), ctx.tensor(0, output=True)
     g = geometry(ctx, x, y, (w.shape[1], w.shape[2]))
     t = _CTYPE[kind]
+    if kind == "int8" and p.get("lean"):
+        return _lean_s8(ctx, g, constant_weights(ctx, w), x.shape[3], (1, y.shape[3], 0))
     if kind == "int8" and p["as_conv"]:
         # one input channel: the same sums as a CONV_2D with depth_multiplier filters of one
         # channel each, whose im2col + dot-product GEMM beats per-tap loops on large kernels

@@ -221,7 +221,8 @@ static void band_any(const pm_depthwise_conv_s8_arm_params *p, const int16_t *pl
 /* the folded-offset pair: both results kept (x0, hi) so the two stores pipeline */
 #define PM_ARM_REQUANT_PAIR_FOLDED                                                               \
   "ldr %[x0], [%[acc]], #8\n\t"                                                                  \
-  "ldr %[x1], [%[acc], #-4]\n\t"                                                                 \
+  "ldr %[x1], [%[acc], #-4]\n\t" PM_ARM_REQUANT_PAIR_FOLDED_BODY
+#define PM_ARM_REQUANT_PAIR_FOLDED_BODY                                                          \
   "and %[lo], %[x0], #0x80000000\n\t"                                                            \
   "adds %[lo], %[lo], %[rl]\n\t"                                                                 \
   "adc %[hi], %[rh], %[x0], asr #31\n\t"                                                         \
@@ -236,7 +237,7 @@ static void band_any(const pm_depthwise_conv_s8_arm_params *p, const int16_t *pl
   "ssat %[hi], #8, %[hi]\n\t"                                                                    \
   "strb %[x0], [%[out]]\n\t"                                                                     \
   "strb %[hi], [%[out], %[stride]]\n\t"                                                          \
-  "add %[out], %[out], %[stride2]\n\t"
+  "add %[out], %[out], %[stride], lsl #1\n\t"
 
 #define PM_ARM_REQUANT_LOOP(add_offset)                                                          \
   "tst %[n], #1\n\t"                                                                             \
@@ -258,8 +259,7 @@ PM_ARM_INLINE void requant_row(const int32_t *acc, int32_t n, const int32_t *c, 
   if (full && n > 0) {
     int32_t x0, x1, t_lo, t_hi;
     if (offset == 0) { /* the zero point is folded into round */
-      const int32_t stride2 = 2 * stride;
-      __asm__ volatile("tst %[n], #1\n\t"
+        __asm__ volatile("tst %[n], #1\n\t"
                        "beq 2f\n\t"
                        "ldr %[x0], [%[acc]], #4\n\t" PM_ARM_REQUANT_VALUE("x0", "")
                        "2:\n\t"
@@ -272,7 +272,7 @@ PM_ARM_INLINE void requant_row(const int32_t *acc, int32_t n, const int32_t *c, 
                        : [x0] "=&r"(x0), [x1] "=&r"(x1), [lo] "=&r"(t_lo), [hi] "=&r"(t_hi), [acc] "+r"(acc),
                          [out] "+r"(out), [n] "+r"(n)
                        : [rl] "r"(round_lo), [rh] "r"(round_hi), [q] "r"(multiplier), [sh] "r"(shift),
-                         [stride] "r"(stride), [stride2] "r"(stride2)
+                         [stride] "r"(stride)
                        : "cc", "memory");
     } else {
       __asm__ volatile(PM_ARM_REQUANT_LOOP("add %[hi], %[hi], %[offset]\n\t")
@@ -303,6 +303,235 @@ static void requant_row_full(const int32_t *acc, int32_t n, const int32_t *c, in
 static void requant_row_clamped(const int32_t *acc, int32_t n, const int32_t *c, int32_t offset, int32_t lo,
                                 int32_t hi, int8_t *out, int32_t stride) {
   requant_row(acc, n, c, offset, lo, hi, out, stride, 0);
+}
+
+/* -- 3x3, depth multiplier 1: channel pairs (PM_ARM_DW_PAIRS) ----------------------------- */
+
+/* Input row `src` (in_w pixels of in_c channels) into a ring row: pair q of channels 2q, 2q + 1
+ * is 2 * row_len bytes, the two channels' bytes per column, the input from column pad_w on.
+ * Two pixels of four channels per step: two words in, a word to each of two pairs. */
+static void pair_row(const pm_depthwise_conv_s8_arm_params *p, const int8_t *src, int8_t *row) {
+  const int32_t in_w = p->w.in_w, in_c = p->w.in_c, pair_bytes = 2 * p->row_len;
+  int32_t q, x;
+  for (q = 0; q < in_c; q += 4) {
+    int8_t *d0 = row + q / 2 * pair_bytes + 2 * p->w.pad_w; /* channels q, q + 1 */
+    int8_t *d1 = d0 + pair_bytes;                            /* channels q + 2, q + 3 */
+    const int8_t *s = src + q;
+    for (x = 0; x + 2 <= in_w; x += 2, s += 2 * in_c) {
+      const uint32_t a = (uint32_t)pm_arm_load32(s), b = (uint32_t)pm_arm_load32(s + in_c);
+      store32(d0 + 2 * x, pm_arm_pack_bottoms(a, b));
+      store32(d1 + 2 * x, pm_arm_pack_tops(a, b));
+    }
+    if (x < in_w) d0[2 * x] = s[0], d0[2 * x + 1] = s[1], d1[2 * x] = s[2], d1[2 * x + 1] = s[3];
+  }
+}
+
+/* One kernel row of a step, stride 1: ldr A = columns (x, x + 1), B = (x + 1, x + 2), then
+ * A = (x + 2, x + 3) of both channels; the weights' stream gives (w0, w1) of c, of c + 1, and
+ * (w2 of c, w2 of c + 1). a0/b0: channel c at columns x / x + 1, a1/b1: channel c + 1. */
+#define PM_ARM_PAIR_ROW_S1(r)                                                                   \
+  "ldr %[A], [%[" r "]], #4\n\t"                                                                \
+  "ldr %[B], [%[" r "], #-2]\n\t"                                                               \
+  "ldr %[W], [%[w]], #4\n\t"                                                                    \
+  "sxtb16 %[T], %[A]\n\t"                                                                       \
+  "smlad %[a0], %[T], %[W], %[a0]\n\t"                                                          \
+  "sxtb16 %[T], %[B]\n\t"                                                                       \
+  "smlad %[b0], %[T], %[W], %[b0]\n\t"                                                          \
+  "ldr %[W], [%[w]], #4\n\t"                                                                    \
+  "sxtb16 %[A], %[A], ror #8\n\t"                                                               \
+  "smlad %[a1], %[A], %[W], %[a1]\n\t"                                                          \
+  "sxtb16 %[B], %[B], ror #8\n\t"                                                               \
+  "smlad %[b1], %[B], %[W], %[b1]\n\t"                                                          \
+  "ldr %[A], [%[" r "]]\n\t"                                                                    \
+  "ldr %[W], [%[w]], #4\n\t"                                                                    \
+  "sxtb16 %[T], %[A]\n\t"                                                                       \
+  "smlabb %[a0], %[T], %[W], %[a0]\n\t"                                                         \
+  "smlatb %[b0], %[T], %[W], %[b0]\n\t"                                                         \
+  "sxtb16 %[A], %[A], ror #8\n\t"                                                               \
+  "smlabt %[a1], %[A], %[W], %[a1]\n\t"                                                         \
+  "smlatt %[b1], %[A], %[W], %[b1]\n\t"
+
+/* Stride 2: A = columns (2x, 2x + 1), B = (2x + 2, 2x + 3), then A = (2x + 4, 2x + 5); the
+ * stream gives (w0, w1) of c, the w2 word, (w0, w1) of c + 1, the w2 word. */
+#define PM_ARM_PAIR_ROW_S2(r)                                                                   \
+  "ldr %[A], [%[" r "]], #8\n\t"                                                                \
+  "ldr %[B], [%[" r "], #-4]\n\t"                                                               \
+  "ldr %[W], [%[w]], #4\n\t"                                                                    \
+  "sxtb16 %[T], %[A]\n\t"                                                                       \
+  "smlad %[a0], %[T], %[W], %[a0]\n\t"                                                          \
+  "sxtb16 %[T], %[B]\n\t"                                                                       \
+  "smlad %[b0], %[T], %[W], %[b0]\n\t"                                                          \
+  "ldr %[W], [%[w]], #4\n\t"                                                                    \
+  "smlabb %[a0], %[T], %[W], %[a0]\n\t"                                                         \
+  "sxtb16 %[T], %[B], ror #8\n\t"                                                               \
+  "smlabt %[a1], %[T], %[W], %[a1]\n\t"                                                         \
+  "ldr %[W], [%[w]], #4\n\t"                                                                    \
+  "sxtb16 %[A], %[A], ror #8\n\t"                                                               \
+  "smlad %[a1], %[A], %[W], %[a1]\n\t"                                                          \
+  "smlad %[b1], %[T], %[W], %[b1]\n\t"                                                          \
+  "ldr %[A], [%[" r "]]\n\t"                                                                    \
+  "ldr %[W], [%[w]], #4\n\t"                                                                    \
+  "sxtb16 %[T], %[A]\n\t"                                                                       \
+  "smlabb %[b0], %[T], %[W], %[b0]\n\t"                                                         \
+  "sxtb16 %[A], %[A], ror #8\n\t"                                                               \
+  "smlabt %[b1], %[A], %[W], %[b1]\n\t"
+
+#define PM_ARM_PAIR_STEP(row, words)                                                            \
+  "1:\n\t"                                                                                      \
+  "ldrd %[a0], %[a1], [%[w]], #8\n\t"                                                           \
+  "mov %[b0], %[a0]\n\t"                                                                        \
+  "mov %[b1], %[a1]\n\t" row("r0") row("r1") row("r2")                                          \
+  "sub %[w], %[w], #" words "\n\t"                                                              \
+  "strd %[a0], %[b0], [%[acc]], #8\n\t"                                                         \
+  "strd %[a1], %[b1], [%[acc]], #8\n\t"                                                         \
+  "ldr %[T], %[end]\n\t"                                                                        \
+  "cmp %[acc], %[T]\n\t"                                                                        \
+  "blo 1b\n"
+
+/* The sums of one output row of the channel pair whose ring rows are r0, r1, r2 (at the first
+ * output's first column) and weight stream w: `steps` column pairs into acc (4 words each). */
+PM_ARM_INLINE void pair_sums(const int8_t *r0, const int8_t *r1, const int8_t *r2, const int32_t *w, int32_t *acc,
+                      int32_t steps, int32_t stride) {
+#if defined(__OPTIMIZE__) && !defined(__clang__) /* clang keeps a frame pointer and lacks the registers */
+  const int32_t *end = acc + 4 * steps;
+  int32_t a0, a1, b0, b1, A, B, T, W;
+  if (stride == 1) {
+    __asm__ volatile(PM_ARM_PAIR_STEP(PM_ARM_PAIR_ROW_S1, "44")
+                     : [a0] "=&r"(a0), [a1] "=&r"(a1), [b0] "=&r"(b0), [b1] "=&r"(b1), [A] "=&r"(A), [B] "=&r"(B),
+                       [T] "=&r"(T), [W] "=&r"(W), [r0] "+r"(r0), [r1] "+r"(r1), [r2] "+r"(r2), [w] "+r"(w),
+                       [acc] "+r"(acc)
+                     : [end] "m"(end)
+                     : "cc", "memory");
+  } else {
+    __asm__ volatile(PM_ARM_PAIR_STEP(PM_ARM_PAIR_ROW_S2, "56")
+                     : [a0] "=&r"(a0), [a1] "=&r"(a1), [b0] "=&r"(b0), [b1] "=&r"(b1), [A] "=&r"(A), [B] "=&r"(B),
+                       [T] "=&r"(T), [W] "=&r"(W), [r0] "+r"(r0), [r1] "+r"(r1), [r2] "+r"(r2), [w] "+r"(w),
+                       [acc] "+r"(acc)
+                     : [end] "m"(end)
+                     : "cc", "memory");
+  }
+#else
+  const int8_t *rows[3];
+  int32_t step, j, ch, f, fx;
+  rows[0] = r0, rows[1] = r1, rows[2] = r2;
+  for (step = 0; step < steps; ++step, acc += 4) {
+    for (ch = 0; ch < 2; ++ch) {
+      for (j = 0; j < 2; ++j) { /* output column 2 step + j of channel ch */
+        int32_t sum = w[ch];
+        for (f = 0; f < 3; ++f) {
+          const int32_t *k = w + 2 + f * (stride == 1 ? 3 : 4);
+          for (fx = 0; fx < 3; ++fx) {
+            const int32_t col = (2 * step + j) * stride + fx;
+            const int32_t word = fx < 2 ? k[stride == 1 ? ch : 2 * ch] : k[stride == 1 ? 2 : 1];
+            const int32_t half = fx < 2 ? fx : ch;
+            sum += rows[f][2 * col + ch] * (int16_t)((uint32_t)word >> (16 * half));
+          }
+        }
+        acc[2 * ch + j] = sum;
+      }
+    }
+  }
+#endif
+}
+
+/* One output row of every channel from the pair rows' sums (acc: channel pair j's at
+ * acc + 4 j steps; column x of channel 2 j + h at [4 (x / 2) + 2 h + x % 2]): channel by
+ * channel, its constants in registers, two columns per step (assembly when the activation
+ * spans all of int8 and the zero point is folded into round, like requant_row's). */
+PM_ARM_INLINE void requant_pair_rows(const pm_depthwise_conv_s8_arm_params *p, const int32_t *acc, int32_t steps,
+                                     int8_t *out, int full) {
+  const int32_t n = p->w.out_w, stride = p->w.out_c, offset = p->output_offset;
+  const int32_t lo = p->act_min, hi = p->act_max;
+  const int32_t *c = p->channels, *end = c + p->w.out_c * PM_ARM_CHANNEL_WORDS;
+  int32_t x;
+#if defined(__OPTIMIZE__)
+  if (full && offset == 0 && n > 1) {
+    for (; c < end; c += PM_ARM_CHANNEL_WORDS, ++out) {
+      /* channel pair j's sums start at 4 j steps words; the second channel's 2 words later */
+      const int32_t *a = acc;
+      int8_t *o = out;
+      int32_t x0, x1, t_lo, t_hi, pairs = n / 2;
+      const int32_t multiplier = c[1], round_hi = c[3], shift = c[4];
+      const uint32_t round_lo = (uint32_t)c[2];
+      acc += (c - p->channels) / PM_ARM_CHANNEL_WORDS % 2 ? 4 * steps - 2 : 2;
+      __asm__ volatile("1:\n\t"
+                       "ldrd %[x0], %[x1], [%[acc]], #16\n\t" PM_ARM_REQUANT_PAIR_FOLDED_BODY
+                       "subs %[n], %[n], #1\n\t"
+                       "bne 1b\n"
+                       : [x0] "=&r"(x0), [x1] "=&r"(x1), [lo] "=&r"(t_lo), [hi] "=&r"(t_hi), [acc] "+r"(a),
+                         [out] "+r"(o), [n] "+r"(pairs)
+                       : [rl] "r"(round_lo), [rh] "r"(round_hi), [q] "r"(multiplier), [sh] "r"(shift),
+                         [stride] "r"(stride)
+                       : "cc", "memory");
+      if (n & 1) *o = (int8_t)__ssat(pm_arm_requant(a[0], multiplier, round_lo, round_hi, shift), 8);
+    }
+    return;
+  }
+#endif
+  for (; c < end; c += PM_ARM_CHANNEL_WORDS, ++out) {
+    const int32_t multiplier = c[1], round_hi = c[3], shift = c[4];
+    const uint32_t round_lo = (uint32_t)c[2];
+    int8_t *o = out;
+    for (x = 0; x < n; ++x, o += stride) {
+      int32_t v = __ssat(pm_arm_requant(acc[4 * (x / 2) + x % 2], multiplier, round_lo, round_hi, shift) + offset, 8);
+      if (!full) v = pm_arm_clamp(v, lo, hi);
+      *o = (int8_t)v;
+    }
+    acc += (c - p->channels) / PM_ARM_CHANNEL_WORDS % 2 ? 4 * steps - 2 : 2;
+  }
+}
+
+static void requant_pair_rows_full(const pm_depthwise_conv_s8_arm_params *p, const int32_t *acc, int32_t steps,
+                                   int8_t *out) {
+  requant_pair_rows(p, acc, steps, out, 1);
+}
+
+static void requant_pair_rows_clamped(const pm_depthwise_conv_s8_arm_params *p, const int32_t *acc, int32_t steps,
+                                      int8_t *out) {
+  requant_pair_rows(p, acc, steps, out, 0);
+}
+
+/* The pairs kernel: per output row, the input rows it reads not yet in the ring are copied in
+ * (padding rows: zero points), then each channel pair's sums and output stage. The ring's
+ * padding columns hold zero points from the start and are never written. */
+static void depthwise_pairs(const pm_depthwise_conv_s8_arm_params *p, const int8_t *input, const int32_t *weights,
+                            int8_t *output, int8_t *ring) {
+  const pm_arm_window *g = &p->w;
+  const int32_t span = 2 * g->dilation_h + 1, row_bytes = g->in_c * p->row_len, first = -g->pad_h;
+  const int32_t words = g->stride_w == 1 ? PM_ARM_DW_PAIR_WORDS_S1 : PM_ARM_DW_PAIR_WORDS_S2;
+  const int32_t steps = (g->out_w + 1) / 2;
+  int32_t *acc = (int32_t *)(ring + span * row_bytes);
+  void (*requant)(const pm_depthwise_conv_s8_arm_params *, const int32_t *, int32_t, int8_t *) =
+      p->act_min == -128 && p->act_max == 127 ? requant_pair_rows_full : requant_pair_rows_clamped;
+  int32_t b, oy, iy, j;
+  memset(ring, p->input_zero_point, (size_t)(span * row_bytes));
+  for (b = 0; b < g->batches; ++b) {
+    const int8_t *image = input + b * g->in_h * g->in_w * g->in_c;
+    int8_t *out = output + b * g->out_h * g->out_w * g->out_c;
+    int32_t next = first; /* the first input row not in the ring */
+    for (oy = 0; oy < g->out_h; ++oy) {
+      const int32_t iy0 = oy * g->stride_h - g->pad_h;
+      const int8_t *r0 = ring + (iy0 - first) % span * row_bytes;
+      const int8_t *r1 = ring + (iy0 + g->dilation_h - first) % span * row_bytes;
+      const int8_t *r2 = ring + (iy0 + 2 * g->dilation_h - first) % span * row_bytes;
+      const int32_t *w = weights;
+      for (iy = next > iy0 ? next : iy0; iy < iy0 + span; ++iy) {
+        int8_t *slot = ring + (iy - first) % span * row_bytes;
+        if (iy < 0 || iy >= g->in_h) {
+          memset(slot, p->input_zero_point, (size_t)row_bytes);
+        } else {
+          pair_row(p, image + iy * g->in_w * g->in_c, slot);
+        }
+      }
+      next = iy0 + span;
+      for (j = 0; j < g->in_c; j += 2, w += words) {
+        const int32_t at = j * p->row_len; /* the pair's row: 2 * row_len bytes from here */
+        pair_sums(r0 + at, r1 + at, r2 + at, w, acc + j * 2 * steps, steps, g->stride_w);
+      }
+      requant(p, acc, steps, out);
+      out += g->out_w * g->out_c;
+    }
+  }
 }
 
 /* -- the kernel ----------------------------------------------------------------------------- */
@@ -406,7 +635,7 @@ PM_ARM_INLINE void direct(const pm_depthwise_conv_s8_arm_params *p, const int8_t
       for (ox = 0; ox < g->out_w; ++ox, output += in_c) {
         const int32_t y0 = oy * g->stride_h - g->pad_h, x0 = ox * g->stride_w - g->pad_w;
         const int32_t *rec = p->channels;
-        for (fy = 0; fy < g->kernel_h; ++fy) {
+          for (fy = 0; fy < g->kernel_h; ++fy) {
           const int32_t iy = y0 + fy * g->dilation_h;
           for (fx = 0; fx < g->kernel_w; ++fx) {
             const int32_t ix = x0 + fx * g->dilation_w;
@@ -455,8 +684,12 @@ void pm_depthwise_conv_s8_arm(const pm_depthwise_conv_s8_arm_params *p, const in
   int32_t *acc = (int32_t *)(planes + group * plane_rows * row_len);
   int32_t ring[PM_ARM_RING_ROWS]; /* per output row of a band, its kernel rows' offsets in a plane */
   int32_t b, c0, oy0, j, i, r, f;
-  if (p->direct) {
+  if (p->kernel == PM_ARM_DW_DIRECT) {
     depthwise_direct(p, input, weights, output, (int8_t *)scratch);
+    return;
+  }
+  if (p->kernel == PM_ARM_DW_PAIRS) {
+    depthwise_pairs(p, input, (const int32_t *)(const void *)weights, output, (int8_t *)scratch);
     return;
   }
   pad_columns(p, planes, group * plane_rows);
