@@ -396,14 +396,15 @@ def _plan_patched(args: argparse.Namespace) -> int:
         print(json.dumps(out))
         return 0
     for c in choice.candidates:
-        print(f"  candidate: ops 0..{c.stage_end} in {c.n}x{c.n} tiles: arena {c.arena_bytes:,} bytes, "
+        print(f"  candidate: ops 0..{c.stage_end} in {c.n}x{c.n} {c.layout} tiles: arena {c.arena_bytes:,} bytes, "
               f"MAC overhead {c.mac_overhead:.1%}{'' if c.accepted else ' (over the limit)'}")
     if pp is None:
         print(f"patching does not help: arena stays {choice.unpatched_arena_bytes:,} bytes")
         print(print_plan(choice.memory_plan))
         return 0
     print(print_plan(choice.memory_plan))
-    print(f"patches: ops 0..{pp.stage_end} in {pp.n}x{pp.n} tiles; arena {choice.memory_plan.arena_bytes:,} bytes "
+    print(f"patches: ops 0..{pp.stage_end} in {pp.n}x{pp.n} {pp.layout} tiles; "
+          f"arena {choice.memory_plan.arena_bytes:,} bytes "
           f"(unpatched {choice.unpatched_arena_bytes:,}, {choice.unpatched_arena_bytes / max(choice.memory_plan.arena_bytes, 1):.2f}x "
           f"smaller); MAC overhead {pp.mac_overhead:.1%}")
     return 0
@@ -425,7 +426,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
     print(f"wrote {out}/ ({len(project.files)} files): arena {project.arena_bytes:,} bytes, "
           f"weights {project.weight_bytes:,} bytes, {project.macs:,} MACs")
     if pp is not None:
-        print(f"patches: ops 0..{pp.stage_end} in {pp.n}x{pp.n} tiles (MAC overhead {pp.mac_overhead:.1%})")
+        print(f"patches: ops 0..{pp.stage_end} in {pp.n}x{pp.n} {pp.layout} tiles "
+              f"(MAC overhead {pp.mac_overhead:.1%})")
     return 0
 
 

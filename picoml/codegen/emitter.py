@@ -153,7 +153,7 @@ class _Generator:
         # DSP builds keep their fast depthwise kernels rather than the portable in-place one
         in_place = depthwise_in_place and not dsp
 
-        def plan(scratch: Mapping[int, int]) -> Any:
+        def plan(scratch: Mapping[int, int], in_place: bool = in_place) -> Any:
             return (plan_graph(graph, alignment=alignment, scratch=scratch, depthwise_in_place=in_place)
                     if patches is None else
                     patched_plan(graph, patches, alignment=alignment, scratch=scratch, depthwise_in_place=in_place))
@@ -164,8 +164,8 @@ class _Generator:
         if scratch == "lean":  # every op that has a zero-scratch variant runs it
             lean = frozenset(i for i, p in enumerate(params) if "lean_scratch_bytes" in p)
             choice = ScratchChoice({i: n for i, n in fast_scratch(params).items() if i not in lean}, lean)
-        elif scratch == "fit" and not dsp:
-            choice = fit_scratch(params, plan)
+        elif scratch == "fit" and not dsp:  # lean kernels first: the in-place one is slower
+            choice = fit_scratch(params, lambda s: plan(s, False))
         else:  # DSP builds keep their kernels' scratch: they trade those bytes for speed
             choice = ScratchChoice(fast_scratch(params))
         for i in choice.lean:

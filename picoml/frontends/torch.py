@@ -48,7 +48,9 @@ def from_torch(module: "torch.nn.Module", example_input: Any, calibration_data: 
         module: the model; it is traced in eval mode and its training flags are restored.
         example_input: one input batch (NCHW for images); only its first sample's shape is used.
         calibration_data: an iterable of input batches for post-training int8 quantization.
-            Without it, a model with no int8 fake quantizers stays float (binary layers as LCE ops).
+            Without it, a model with no int8 fake quantizers stays float (binary layers as LCE ops),
+            and a QAT model takes every int8 parameter from its fake quantizers (tensors they do not
+            cover are then calibrated on ``example_input`` alone, with a warning).
         name: the graph name (default: the module's class name).
     """
     from picoml.passes import run_passes
@@ -59,11 +61,17 @@ def from_torch(module: "torch.nn.Module", example_input: Any, calibration_data: 
     graph = run_passes(to_float_graph(module, example, name))
     if calibration_data is None and not has_hints(graph):
         return graph
-    if calibration_data is None:
-        warnings.warn("from_torch: quantizing from fake-quant parameters without calibration_data; tensors the "
-                      "fake quantizers do not cover are calibrated on example_input only", stacklevel=2)
-        calibration_data = [example]
-    return quantize_graph(graph, to_numpy_samples(calibration_data))
+    samples = to_numpy_samples(calibration_data) if calibration_data is not None else _example_only(example)
+    return quantize_graph(graph, samples)
+
+
+def _example_only(example: "torch.Tensor") -> Iterable[list[np.ndarray]]:
+    """Calibration on ``example`` alone, with a warning -- raised only if the quantizer reads it,
+    i.e. when some tensor of the QAT model has no fake quantizer (a fully fake-quantized model,
+    such as the zoo's with ``qat=True``, takes every parameter from training)."""
+    warnings.warn("from_torch: some tensors have no fake quantizer and no calibration_data was given; they are "
+                  "calibrated on example_input only", stacklevel=2)
+    yield from to_numpy_samples([example])
 
 
 def to_numpy_samples(batches: Iterable[Any]) -> Iterable[list[np.ndarray]]:

@@ -25,7 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from picoml.data.speech import MICRO_SPEECH_LABELS, SpeechFeatures, features, make_dataset, to_micro_speech
+from picoml.data.speech import (MICRO_SPEECH_LABELS, SpeechFeatures, augmented_features, features, make_dataset,
+                                to_micro_speech)
 from picoml.kws.models import binary_ds_cnn, dequantize_features, int8_ds_cnn
 from picoml.nn import bop_and_adam
 
@@ -49,6 +50,7 @@ class TrainSettings:
     batch: int = 64
     shift: int = 8                  # augmentation: max time shift in frames
     train_limit: Optional[int] = None
+    aug_copies: int = 0             # opt-in: audio-augmented copies of the training clips (augment_clip)
     seed: int = 0
 
 
@@ -75,13 +77,17 @@ class KwsData:
 
 def load_data(s: TrainSettings) -> KwsData:
     """The synthetic dataset's micro_speech features with 4-label targets (generated and cached
-    on first use; needs espeak-ng then)."""
+    on first use; needs espeak-ng then), plus ``s.aug_copies`` audio-augmented copies of the
+    training clips."""
     ds = make_dataset(s.clips_per_class, seed=s.seed)
     f: SpeechFeatures = features(ds, "micro_speech")
     q_train, y_train = f.train.x, to_micro_speech(f.train.y)
     if s.train_limit:
         pick = np.random.default_rng(s.seed).permutation(len(y_train))[:s.train_limit]
         q_train, y_train = q_train[pick], y_train[pick]
+    if s.aug_copies:  # another microphone, room and speaker (picoml.data.speech.augment_clip), cached
+        aug = augmented_features(ds, s.aug_copies, s.seed)
+        q_train, y_train = np.concatenate([q_train, aug.x]), np.concatenate([y_train, to_micro_speech(aug.y)])
     return KwsData(dequantize_features(q_train), torch.from_numpy(y_train), q_train,
                    dequantize_features(f.val.x), torch.from_numpy(to_micro_speech(f.val.y)),
                    dequantize_features(f.test.x), torch.from_numpy(to_micro_speech(f.test.y)), f.test.x, ds.key)

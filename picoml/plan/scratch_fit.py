@@ -69,10 +69,13 @@ def lean_params(params: Mapping[str, object]) -> dict:
 def fitted_scratch(graph: "Graph", params: Sequence[Mapping[str, object]], alignment: int = 16,
                    algorithm: str = "best_fit") -> dict[int, int]:
     """The ``scratch`` argument of ``plan_graph`` that generated portable C plans for ``graph``
-    (its ops' prepared ``params`` in order): fit_scratch under ``plan_graph`` itself."""
+    (its ops' prepared ``params`` in order): fit_scratch under ``plan_graph`` without in-place
+    depthwise ops, whose kernel is slower than the lean ones (``plan_graph`` then still runs
+    depthwise ops in place where that lowers the arena further)."""
     from picoml.plan.planner import plan_graph
 
     def plan(scratch: Mapping[int, int]) -> MemoryPlan:
-        return plan_graph(graph, alignment=alignment, algorithm=algorithm, scratch=scratch)
+        return plan_graph(graph, alignment=alignment, algorithm=algorithm, scratch=scratch,
+                          depthwise_in_place=False)
 
     return fit_scratch(params, plan).scratch

@@ -40,6 +40,12 @@ def dw_bn(channels: int, stride=1, qat: bool = False,
 
 
 def classifier(cin: int, num_classes: int, qat: bool = False) -> list[nn.Module]:
-    """Global average pooling, flatten and a fully connected layer (per-tensor int8 weights)."""
-    return [nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-            QuantLinear(cin, num_classes, **int8_args(qat, per_channel=False))]
+    """Global average pooling, flatten and a fully connected layer (per-tensor int8 weights).
+
+    With ``qat`` the feature map before the pooling and the logits are fake-quantized too: the
+    deployed int8 graph holds both as int8, so the QAT forward must see their rounding and
+    clipping to predict what the device predicts (int8 logits tie where float ones do not).
+    The float model has an ``nn.Identity`` in the first place so both share state_dict keys."""
+    head: list[nn.Module] = [Int8ActivationFakeQuant() if qat else nn.Identity(), nn.AdaptiveAvgPool2d(1),
+                             nn.Flatten(), QuantLinear(cin, num_classes, **int8_args(qat, per_channel=False))]
+    return head + ([Int8ActivationFakeQuant()] if qat else [])

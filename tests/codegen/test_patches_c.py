@@ -190,10 +190,31 @@ def test_cli_host_and_compile(capsys: pytest.CaptureFixture, tmp_path) -> None:
         outs.append(np.load(tmp_path / "o.npz")["output_0"])
     np.testing.assert_array_equal(outs[0], outs[1])
     assert main(["compile", path, "-o", str(tmp_path / "proj"), "--patches", "3", "--patch-stage", "5"]) == 0
-    assert "patches: ops 0..5 in 3x3 tiles" in capsys.readouterr().out
+    assert "patches: ops 0..5 in 3x3 grid tiles" in capsys.readouterr().out
     arena = patched_plan(g, make_patch_plan(g, 5, 3), scratch=_scratch(Interpreter(g))).arena_bytes
     assert f"#define MODEL_ARENA_BYTES {arena}\n" in (tmp_path / "proj" / "model.h").read_text()
     assert "pm_move(" in (tmp_path / "proj" / "model.c").read_text()
     assert main(["compile", path, "-o", str(tmp_path / "p2"), "--patches", "3"]) == 2  # needs --patch-stage
     assert main(["compile", path, "-o", str(tmp_path / "p3"), "--patches", "auto", "--max-ram",
                  str(arena // 2)]) == 2
+
+
+def test_zoo_mobilenet_v1_96_from_pytorch() -> None:
+    """The zoo's MobileNetV1 (96x96, width 0.25), converted from PyTorch with int8 calibration:
+    patched execution gives the unpatched bits in the reference and in C for several tile counts,
+    and the automatic choice lowers the arena within the MAC budget."""
+    torch = pytest.importorskip("torch")
+    import picoml
+    from picoml import zoo
+
+    torch.manual_seed(0)
+    model = zoo.mobilenet_v1(num_classes=2, width=0.25).eval()
+    calibration = [torch.randn(1, 3, 96, 96) for _ in range(4)]
+    g = picoml.from_torch(model, calibration[0], calibration_data=calibration)
+    interp = Interpreter(g)
+    choice = choose_patches(g, max_mac_overhead=0.2, scratch=_scratch(interp), interpreter=interp)
+    assert choice.patch_plan is not None and choice.memory_plan.arena_bytes < choice.unpatched_arena_bytes
+    assert choice.patch_plan.mac_overhead <= 0.2
+    for n in (2, 3):
+        check_patched(g, make_patch_plan(g, choice.patch_plan.stage_end, n), interp, seeds=(0,))
+    check_patched(g, choice.patch_plan, interp, seeds=(1,))

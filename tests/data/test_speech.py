@@ -168,3 +168,31 @@ def test_speech_commands_loader(tmp_path):
         load_speech_commands(tmp_path / "missing")
     with pytest.raises(InputError):
         load_speech_commands(root / "_background_noise_")
+
+
+def test_augment_clip_is_seeded_and_changes_the_recording(small):
+    """Audio augmentation: same seed -> same clip; it changes the clip (speed, EQ, level, hiss,
+    extraneous sounds) but keeps it int16 [16000]; speed changes keep the word's energy centre."""
+    a = small.train.audio[small.train.labels == LABELS.index("yes")][0]
+    x = speech.augment_clip(a, np.random.default_rng(1))
+    assert x.dtype == np.int16 and x.shape == (CLIP_SAMPLES,)
+    assert np.array_equal(x, speech.augment_clip(a, np.random.default_rng(1)))
+    assert not np.array_equal(x, speech.augment_clip(a, np.random.default_rng(2))) and not np.array_equal(x, a)
+    t = np.arange(CLIP_SAMPLES)
+    centre = lambda v: float(np.sum(t * v.astype(float) ** 2) / np.sum(v.astype(float) ** 2))
+    s = speech._stretch(a.astype(np.float64), 1.3)
+    assert s.shape == (CLIP_SAMPLES,) and abs(centre(s) - centre(a)) < 400
+
+
+def test_augmented_features_are_cached(small):
+    f = speech.augmented_features(small, copies=2, seed=3)
+    n = len(small.train)
+    assert f.x.shape == (2 * n, 49, 40) and f.x.dtype == np.int8 and np.array_equal(f.y, np.tile(small.train.labels, 2))
+    i = 5  # copy 1 of clip 5 = the frontend on augment_clip with that clip's seed
+    want = micro_speech_features(speech.augment_clip(small.train.audio[i], np.random.default_rng([3, 4, 1, i])))
+    assert np.array_equal(f.x[n + i], want)
+    assert np.array_equal(speech.augmented_features(small, copies=2, seed=3).x, f.x)
+    with pytest.raises(InputError):
+        speech.augmented_features(small, copies=0)
+    with pytest.raises(InputError):
+        speech.augmented_features(small, split="dev")

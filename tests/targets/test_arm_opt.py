@@ -229,11 +229,15 @@ def test_depthwise_grid_in_emulator(mode):
     check_arm(cases, {"pm_depthwise_conv_s8_arm": len(dsp) - as_conv, "pm_conv_s8_arm": as_conv})
 
 
-def _depthwise(seed, h, w, c, m, k, stride, padding, act="RELU6", dilation=1, ties=False):
+def _depthwise(seed, h, w, c, m, k, stride, padding, act="RELU6", dilation=1, ties=False, tiny=False):
+    """A random depthwise op; ``tiny``: every other channel gets a multiplier below 2^-25 (a
+    right shift past 24: the zero point is added after the shift, not folded)."""
     rng = np.random.default_rng(seed)
     kh, kw = k
     cout = c * m
     w_scales = rng.uniform(0.002, 0.02, cout) if not ties else 2.0 ** -rng.integers(6, 9, cout)
+    if tiny:
+        w_scales[::2] = 1e-8
     x = tensor("x", [1, h, w, c], I8, 0.02 if not ties else 2 ** -7, int(rng.integers(-20, 21)))
     wt = tensor("w", [1, kh, kw, cout], I8, list(w_scales), 0, axis=3, data=rng.integers(-127, 128, (1, kh, kw, cout)))
     b = tensor("b", [cout], DType.INT32, list(0.02 * w_scales), 0, data=rng.integers(-3000, 3000, cout))
@@ -274,6 +278,24 @@ def test_depthwise_bands_and_shapes():
               _depthwise(22, 24, 24, 32, 1, (3, 3), 2, "SAME", "NONE")]
     model = check_arm(cases, {"pm_depthwise_conv_s8_arm": len(cases) - 1, "pm_conv_s8_arm": 1})
     assert model.project.files["model.c"].count(".kernel = 2") == 9  # PM_ARM_DW_PAIRS (with cases 1, 8, 13)
+
+
+@needs_emulator
+def test_full_range_output_stages():
+    """The assembly output stages (activation spanning all of int8): CONV_2D's two-unit quads
+    with odd unit counts, the zero point folded or added after the shift; the channel-pair
+    depthwise kernel's rows with odd and even output widths, stride 1 and 2, both offset forms."""
+    cases = [(_requant_graph(m, zp, "NONE"), None) for m, zp in
+             (([0.02, 3e-9, 1e-8], 17), ([0.02, 0.01, 0.005], 3), ([0.3, 0.001, 0.02, 0.04, 0.0001], -128))]
+    rng = np.random.default_rng(9)
+    cases = [(g, [random_input(t, rng) for t in g.input_tensors]) for g, _ in cases]
+    cases += [_depthwise(23, 9, 9, 8, 1, (3, 3), 1, "SAME", "NONE"), _depthwise(24, 7, 5, 12, 1, (3, 3), 1, "SAME", "NONE"),
+              _depthwise(25, 13, 11, 8, 1, (3, 3), 2, "SAME", "NONE"), _depthwise(26, 10, 9, 4, 1, (3, 3), 2, "SAME", "NONE"),
+              _depthwise(27, 9, 7, 8, 1, (3, 3), 1, "SAME", "NONE", tiny=True),
+              _depthwise(28, 12, 12, 8, 1, (3, 3), 2, "VALID", "NONE", tiny=True)]
+    model = check_arm(cases, {"pm_conv_s8_arm": 3, "pm_depthwise_conv_s8_arm": 6})
+    assert model.project.files["model.c"].count(".kernel = 2") == 6  # PM_ARM_DW_PAIRS
+    assert model.project.files["model.c"].count(".output_offset = 0") < 9  # some offsets not folded
 
 
 @needs_emulator

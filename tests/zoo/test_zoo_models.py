@@ -30,7 +30,7 @@ def test_int8_cnn_qat_observes_then_quantizes():
     torch.manual_seed(0)
     model = zoo.int8_cnn(qat=True)
     fqs = [m for m in model.modules() if isinstance(m, Int8ActivationFakeQuant)]
-    assert len(fqs) == 4
+    assert len(fqs) == 6  # 4 layer inputs, the feature map before pooling, the logits
     model.train()
     model(torch.randn(4, 1, 12, 12))
     assert all(fq.observer.seen for fq in fqs)

@@ -162,50 +162,101 @@ void pm_conv_s8(const pm_conv_s8_params *p, const int8_t *input, const int8_t *w
 
 /* -- CONV_2D and DEPTHWISE_CONV_2D int8 without scratch ---------------------------------------- */
 
-/* acc[j] += the taps of output channels o0 .. o0 + n - 1 at one kernel position: `pixel` points
- * at the input pixel, or is NULL when the tap lies outside the input (it then reads the zero
- * point, which folded_bias expects). */
-static void lean_tap_s8(const pm_conv_lean_s8_params *p, const int8_t *pixel, const int8_t *weights, int32_t tap,
-                        int32_t o0, int32_t n, int32_t *acc) {
-  const int32_t group_in = p->g.in_c / p->groups, group_out = p->g.out_c / p->groups;
-  const int32_t zero_point = p->input_zero_point, wd = p->weight_depth;
-  int32_t j, i;
-  for (j = 0; j < n; ++j) {
-    const int32_t o = o0 + j;
-    const int8_t *w = weights + o * p->weight_unit + tap * p->weight_tap;
-    int32_t sum = 0;
-    if (pixel != NULL) {
-      const int8_t *x = pixel + (o / group_out) * group_in;
-      for (i = 0; i < group_in; ++i) sum += x[i] * w[i * wd];
-    } else {
-      for (i = 0; i < group_in; ++i) sum += w[i * wd];
-      sum *= zero_point;
+/* acc[j] += sum_{i < depth} x_i * w[i * out_c + j] for j < n: `depth` input values that every
+ * channel of the chunk reads (one group), x_i = x[i], or the zero point when x is NULL (taps
+ * outside the input). The loop over channels is innermost and vectorises. */
+static inline void lean_shared_s8(const int8_t *x, int32_t zero_point, const int8_t *restrict w, int32_t depth,
+                                  int32_t out_c, int32_t n, int32_t *restrict acc) {
+  int32_t i = 0, j;
+  if (x == NULL) {
+    for (; i < depth; ++i) {
+      const int8_t *restrict wi = w + i * out_c;
+      for (j = 0; j < n; ++j) acc[j] += zero_point * wi[j];
     }
-    acc[j] += sum;
+    return;
+  }
+  /* four input values per pass over the sums, as in gemm_row_depth_major */
+  for (; i + 4 <= depth; i += 4) {
+    const int8_t *restrict w0 = w + i * out_c, *restrict w1 = w0 + out_c;
+    const int8_t *restrict w2 = w1 + out_c, *restrict w3 = w2 + out_c;
+    const int32_t x0 = x[i], x1 = x[i + 1], x2 = x[i + 2], x3 = x[i + 3];
+    for (j = 0; j < n; ++j) acc[j] += x0 * w0[j] + x1 * w1[j] + x2 * w2[j] + x3 * w3[j];
+  }
+  for (; i < depth; ++i) {
+    const int8_t *restrict wi = w + i * out_c;
+    const int32_t xi = x[i];
+    for (j = 0; j < n; ++j) acc[j] += xi * wi[j];
   }
 }
 
-void pm_conv_lean_s8(const pm_conv_lean_s8_params *p, const int8_t *input, const int8_t *weights,
-                     int8_t *output) {
+/* The same for channels of different groups (depthwise, grouped conv): channel o0 + j reads
+ * input channels [g * group_in, (g + 1) * group_in) of `pixel`, g = (o0 + j) / group_out. */
+static inline void lean_grouped_s8(const pm_conv_lean_s8_params *p, const int8_t *pixel, const int8_t *restrict w,
+                            int32_t o0, int32_t n, int32_t *restrict acc) {
+  const int32_t group_in = p->g.in_c / p->groups, group_out = p->g.out_c / p->groups, out_c = p->g.out_c;
+  int32_t i, j;
+  if (pixel == NULL) {
+    lean_shared_s8(NULL, p->input_zero_point, w, group_in, out_c, n, acc);
+  } else if (group_in == 1 && group_out == 1) { /* depthwise, multiplier 1 */
+    const int8_t *restrict x = pixel + o0;
+    for (j = 0; j < n; ++j) acc[j] += x[j] * w[j];
+  } else {
+    for (i = 0; i < group_in; ++i) {
+      for (j = 0; j < n; ++j) acc[j] += pixel[((o0 + j) / group_out) * group_in + i] * w[i * out_c + j];
+    }
+  }
+}
+
+/* One output pixel's sums for channels o0 .. o0 + n - 1, tap by tap. Inlined with a constant n
+ * for common chunk sizes, where the sums stay in vector registers. */
+static inline void lean_pixel_s8(const pm_conv_lean_s8_params *p, const int8_t *image, int32_t y0, int32_t x0,
+                                 int32_t o0, int32_t n, int32_t *restrict acc) {
+  const pm_conv_geometry *g = &p->g;
+  const int32_t group_in = g->in_c / p->groups, tap_size = group_in * g->out_c;
+  /* one group and no column dilation: a kernel row wholly inside the input is one run of
+   * KW * in_c input values meeting consecutive weight rows */
+  const int whole_rows = p->groups == 1 && g->dilation_w == 1 && x0 >= 0 && x0 + g->kernel_w <= g->in_w;
+  int32_t fy, fx, j;
+  for (j = 0; j < n; ++j) acc[j] = 0;
+  for (fy = 0; fy < g->kernel_h; ++fy) {
+    const int32_t iy = y0 + fy * g->dilation_h;
+    const int row_inside = iy >= 0 && iy < g->in_h;
+    const int8_t *w = p->weights + fy * g->kernel_w * tap_size + o0;
+    if (whole_rows && row_inside) {
+      lean_shared_s8(image + (iy * g->in_w + x0) * g->in_c, 0, w, g->kernel_w * g->in_c, g->out_c, n, acc);
+      continue;
+    }
+    for (fx = 0; fx < g->kernel_w; ++fx, w += tap_size) {
+      const int32_t ix = x0 + fx * g->dilation_w;
+      const int8_t *pixel = row_inside && ix >= 0 && ix < g->in_w ? image + (iy * g->in_w + ix) * g->in_c : NULL;
+      if (p->groups == 1) {
+        lean_shared_s8(pixel, p->input_zero_point, w, group_in, g->out_c, n, acc);
+      } else {
+        lean_grouped_s8(p, pixel, w, o0, n, acc);
+      }
+    }
+  }
+}
+
+void pm_conv_lean_s8(const pm_conv_lean_s8_params *p, const int8_t *input, int8_t *output) {
   const pm_conv_geometry *g = &p->g;
   int32_t acc[PM_GEMM_CHUNK];
-  int32_t b, oy, ox, o0, fy, fx, j;
+  int32_t b, oy, ox, o0;
   for (b = 0; b < g->batches; ++b) {
+    const int8_t *image = input + b * g->in_h * g->in_w * g->in_c;
     for (oy = 0; oy < g->out_h; ++oy) {
+      const int32_t y0 = oy * g->stride_h - g->pad_h;
       for (ox = 0; ox < g->out_w; ++ox) {
-        const int32_t y0 = oy * g->stride_h - g->pad_h, x0 = ox * g->stride_w - g->pad_w;
+        const int32_t x0 = ox * g->stride_w - g->pad_w;
         int8_t *out = output + ((b * g->out_h + oy) * g->out_w + ox) * g->out_c;
         for (o0 = 0; o0 < g->out_c; o0 += PM_GEMM_CHUNK) {
           const int32_t n = PM_MIN(PM_GEMM_CHUNK, g->out_c - o0);
-          for (j = 0; j < n; ++j) acc[j] = 0;
-          for (fy = 0; fy < g->kernel_h; ++fy) {
-            const int32_t iy = y0 + fy * g->dilation_h;
-            for (fx = 0; fx < g->kernel_w; ++fx) {
-              const int32_t ix = x0 + fx * g->dilation_w;
-              const int inside = iy >= 0 && iy < g->in_h && ix >= 0 && ix < g->in_w;
-              const int8_t *pixel = inside ? input + ((b * g->in_h + iy) * g->in_w + ix) * g->in_c : NULL;
-              lean_tap_s8(p, pixel, weights, fy * g->kernel_w + fx, o0, n, acc);
-            }
+          switch (n) {
+            case 8: lean_pixel_s8(p, image, y0, x0, o0, 8, acc); break;
+            case 16: lean_pixel_s8(p, image, y0, x0, o0, 16, acc); break;
+            case 32: lean_pixel_s8(p, image, y0, x0, o0, 32, acc); break;
+            case PM_GEMM_CHUNK: lean_pixel_s8(p, image, y0, x0, o0, PM_GEMM_CHUNK, acc); break;
+            default: lean_pixel_s8(p, image, y0, x0, o0, n, acc); break;
           }
           pm_output_stage_s8(&p->stage, o0, n, acc, p->folded_bias + o0, out + o0);
         }

@@ -68,15 +68,14 @@ typedef struct {
 
 /* The zero-scratch ("lean") int8 kernel for CONV_2D and DEPTHWISE_CONV_2D, which the planner
  * picks (picoml/plan/scratch_fit.py) where the fast kernels' scratch would raise the arena:
- * output channel o of group o / (out_c / groups) reads input channels [g*I, g*I + I) and
- * weight w[o * weight_unit + tap * weight_tap + i * weight_depth] (tap = fy * KW + fx).
- * CONV_2D (OHWI): unit = KH*KW*I, tap = I, depth = 1; DEPTHWISE_CONV_2D (1HW(C*M)):
- * groups = in_c, unit = 1, tap = out_c. The sums of PM_GEMM_CHUNK channels live on the stack. */
+ * output channel o of group o / (out_c / groups) reads input channels [g*I, g*I + I), weights
+ * are tap-major w[((fy * KW + fx) * I + i) * out_c + o] (a depthwise conv's 1HW(C*M) weights
+ * already are: groups = in_c, I = 1). The sums of PM_GEMM_CHUNK channels live on the stack. */
 typedef struct {
   pm_conv_geometry g;
   int32_t groups;
-  int32_t weight_unit, weight_tap, weight_depth;
   int32_t input_zero_point;     /* taps outside the input read it */
+  const int8_t *weights;
   const int32_t *folded_bias;   /* bias - zp_in * sum(w[o]) */
   pm_requant_stage stage;
 } pm_conv_lean_s8_params;
@@ -116,8 +115,7 @@ typedef struct {
  *   pm_transpose_conv_s8:  out_h * out_w * out_c int32 sums  (_s16: int64) */
 void pm_conv_s8(const pm_conv_s8_params *p, const int8_t *input, const int8_t *weights, int8_t *output,
                 void *scratch);
-void pm_conv_lean_s8(const pm_conv_lean_s8_params *p, const int8_t *input, const int8_t *weights,
-                     int8_t *output);
+void pm_conv_lean_s8(const pm_conv_lean_s8_params *p, const int8_t *input, int8_t *output);
 void pm_conv_s16(const pm_conv_s16_params *p, const int16_t *input, const int8_t *weights, int16_t *output);
 void pm_depthwise_conv_s8(const pm_depthwise_conv_s8_params *p, const int8_t *input, const int8_t *weights,
                           int8_t *output, void *scratch);

@@ -69,6 +69,16 @@ def interleaved_rows(rows: np.ndarray, block: int) -> np.ndarray:
     return np.ascontiguousarray(padded.reshape(-1, block, groups, 4).transpose(0, 2, 1, 3))
 
 
+def unit_pairs(rows: np.ndarray) -> np.ndarray:
+    """Weight rows [units][K] in the CONV_2D kernel's 2-unit layout (pm_conv_arm.h): rows
+    zero-padded to whole groups of 4 and the units to an even count, then per unit pair and
+    group two words, the even taps (u0 k0, u1 k0, u0 k2, u1 k2) and the odd taps (u0 k1, u1 k1,
+    u0 k3, u1 k3): SXTB16 and SXTB16 ROR #8 of a word give the two units' int16 tap pairs in
+    the lanes of the widened pixels' even (odd) words."""
+    blocks = interleaved_rows(rows, 2)  # [pairs][groups][unit][tap]
+    return np.ascontiguousarray(blocks.reshape(blocks.shape[:2] + (2, 2, 2)).transpose(0, 1, 4, 3, 2))
+
+
 def _int8_ready(ctx: OpContext) -> bool:
     """int8 op with constant weights and bias (the folded bias exists)."""
     return ctx.params.get("kind") == "int8" and "folded_bias" in ctx.params and ctx.tensor(1).is_const
@@ -81,11 +91,11 @@ def _conv_call(ctx: OpContext, weights: np.ndarray, win: dict[str, int]) -> Opti
     groups = arm_conv_groups(depth)
     if depth > MAX_INT8_DEPTH or int(p.get("scratch_bytes", 0)) < arm_conv_scratch(depth):
         return None
-    stage = channel_table(ctx, p["folded_bias"], 1)
+    stage = channel_table(ctx, p["folded_bias"], 2)
     if stage is None:
         return None
     ctx.use("arm", "conv_arm")
-    w = ctx.const(interleaved_rows(np.asarray(weights, np.int8).reshape(len(weights), depth), 1), "int8_t", "w_arm")
+    w = ctx.const(unit_pairs(np.asarray(weights, np.int8).reshape(len(weights), depth)), "int8_t", "w_arm")
     params = ctx.struct("pm_conv_s8_arm_params", {
         "w": braced(win), "depth": depth, "groups4": groups, "input_zero_point": p["input_zero_point"],
         "output_offset": stage[1], "act_min": p["act_min"], "act_max": p["act_max"], "channels": stage[0]},

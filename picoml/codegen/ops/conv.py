@@ -165,17 +165,15 @@ def _conv_s8(ctx: OpContext, g: dict[str, int], weights: np.ndarray, groups: int
     return _call(ctx, "pm_conv_s8", fields, [ctx.input(0, "int8_t"), w, ctx.output(0, "int8_t"), scratch])
 
 
-def _lean_s8(ctx: OpContext, g: dict[str, int], weights: np.ndarray, groups: int,
-             strides: tuple[int, int, int]) -> str:
+def _lean_s8(ctx: OpContext, g: dict[str, int], weights: np.ndarray, groups: int) -> str:
     """``pm_conv_lean_s8``: the zero-scratch kernel the planner picks for this op (``params["lean"]``,
-    see picoml.plan.scratch_fit); ``strides`` are the (unit, tap, depth) strides of ``weights``."""
+    see picoml.plan.scratch_fit); ``weights`` tap-major, [KH, KW, I, out_c]."""
     p = ctx.params
-    check_limit(ctx, "kernel size KH*KW*I", g["kernel_h"] * g["kernel_w"] * g["in_c"] // groups, MAX_INT8_DEPTH)
-    fields = {"g": g, "groups": groups, "weight_unit": strides[0], "weight_tap": strides[1],
-              "weight_depth": strides[2], "input_zero_point": p["input_zero_point"],
-              "folded_bias": folded_bias(ctx), "stage": requant_stage(ctx)}
-    w = ctx.const(weights, "int8_t", "w")
-    return _call(ctx, "pm_conv_lean_s8", fields, [ctx.input(0, "int8_t"), w, ctx.output(0, "int8_t")])
+    check_limit(ctx, "kernel size KH*KW*I", int(np.prod(weights.shape[:3])), MAX_INT8_DEPTH)
+    fields = {"g": g, "groups": groups, "input_zero_point": p["input_zero_point"],
+              "weights": ctx.const(weights, "int8_t", "w"), "folded_bias": folded_bias(ctx),
+              "stage": requant_stage(ctx)}
+    return _call(ctx, "pm_conv_lean_s8", fields, [ctx.input(0, "int8_t"), ctx.output(0, "int8_t")])
 
 
 @c_op("CONV_2D")
@@ -186,9 +184,8 @@ def conv2d(ctx: OpContext) -> str:
     x, w, bias, y = ctx.tensor(0), ctx.tensor(1), ctx.tensor(2), ctx.tensor(0, output=True)
     g = geometry(ctx, x, y, (w.shape[1], w.shape[2]))
     t = _CTYPE[kind]
-    if kind == "int8" and p.get("lean"):
-        k = w.shape[1] * w.shape[2] * w.shape[3]
-        return _lean_s8(ctx, g, constant_weights(ctx, w), p["groups"], (k, w.shape[3], 1))
+    if kind == "int8" and p.get("lean"):  # OHWI -> HWIO
+        return _lean_s8(ctx, g, constant_weights(ctx, w).transpose(1, 2, 3, 0), p["groups"])
     if kind == "int8":
         return _conv_s8(ctx, g, constant_weights(ctx, w), p["groups"])
     data = [ctx.input(0, t), ctx.input(1, "float" if kind == "float32" else "int8_t"), ctx.output(0, t)]
@@ -216,8 +213,8 @@ def depthwise_conv2d(ctx: OpContext) -> str:
     x, w, bias, y = ctx.tensor(0), ctx.tensor(1), ctx.tensor(2), ctx.tensor(0, output=True)
     g = geometry(ctx, x, y, (w.shape[1], w.shape[2]))
     t = _CTYPE[kind]
-    if kind == "int8" and p.get("lean"):
-        return _lean_s8(ctx, g, constant_weights(ctx, w), x.shape[3], (1, y.shape[3], 0))
+    if kind == "int8" and p.get("lean"):  # 1HW(C*M) is already tap-major; one input channel is one group
+        return _lean_s8(ctx, g, constant_weights(ctx, w)[0][:, :, None, :], 1 if x.shape[3] == 1 else x.shape[3])
     if kind == "int8" and p["as_conv"]:
         # one input channel: the same sums as a CONV_2D with depth_multiplier filters of one
         # channel each, whose im2col + dot-product GEMM beats per-tap loops on large kernels

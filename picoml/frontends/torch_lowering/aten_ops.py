@@ -149,13 +149,23 @@ def _avg_pool2d(c: Call) -> Value:
     if any(padding) and c.args.get("count_include_pad", True):
         raise UnsupportedError(f"{c.where}: padded average pooling must use count_include_pad=False "
                                "(TFLite averages over the taps inside the input only)")
+    if len(x.torch_shape) == 4 and tuple(kernel) == tuple(x.torch_shape[2:]) and not any(padding):
+        return _global_pool(c, x)
     pads = _pool_pads(c, x, kernel, stride, padding)
     return layers.pool2d(c.b, x, "AVERAGE_POOL_2D", kernel, stride, pads, c.out_shape, c.name)
 
 
 def _global_pool(c: Call, x: Value) -> Value:
-    n, ch, h, w = x.torch_shape
-    return layers.pool2d(c.b, x, "AVERAGE_POOL_2D", (h, w), (h, w), [(0, 0), (0, 0)], (n, ch, 1, 1), c.name)
+    """Global average pooling as ``MEAN`` over H and W (what TFLite's converter emits for it).
+
+    Not ``AVERAGE_POOL_2D``: TFLM's int8 average pool needs its input and output to share one
+    scale and zero point, so the (wide) range of the feature map would have to be the (narrow)
+    range of its per-channel means, or the other way round. In a QAT model the means are
+    fake-quantized (the classifier's input quantizer) but the feature map is not, and the shared
+    range clipped it: the converted model then disagreed with PyTorch on ~10% of keyword clips.
+    ``MEAN`` requantizes, so each side keeps its own range and the mean is rounded once, as
+    PyTorch rounds it."""
+    return _mean_op(c, x, [2, 3], True, (x.torch_shape[0], x.torch_shape[1], 1, 1))
 
 
 def _adaptive_avg_pool2d(c: Call) -> Value:
@@ -178,16 +188,17 @@ def _mean(c: Call) -> Value:
     rank = len(x.torch_shape)
     dims = c.args.get("dim")
     dims = sorted({(int(d) + rank) % rank for d in (range(rank) if dims in (None, []) else dims)})
-    keep = bool(c.args.get("keepdim", False))
-    if rank == 4 and dims == [2, 3]:
-        pooled = _global_pool(c, x)
-        return pooled if keep else c.b.reshape(pooled, c.out_shape, f"{c.name}/flat")
+    return _mean_op(c, x, dims, bool(c.args.get("keepdim", False)), c.out_shape)
+
+
+def _mean_op(c: Call, x: Value, dims: list[int], keep: bool, out_shape: tuple[int, ...]) -> Value:
+    """A MEAN over the torch ``dims`` of ``x``."""
     axes = [x.ir_axis(d) for d in dims]
     kept_ir = [d for d in layers_order(x) if d not in dims]
     if not keep and kept_ir != sorted(kept_ir):
         raise UnsupportedError(f"{c.where}: mean over dims {dims} without keepdim would reorder axes; "
                                "use keepdim=True or a mean over the spatial dims (2, 3)")
-    out = c.b.activation(c.name, c.out_shape)
+    out = c.b.activation(c.name, out_shape)
     ax = c.b.const(f"{c.name}/axes", np.array(axes, np.int32))
     c.b.op("MEAN", [x.name, ax], [out.name], {"keep_dims": keep})
     return out

@@ -98,6 +98,72 @@ static inline int32_t pm_arm_clamp(int32_t v, int32_t lo, int32_t hi) {
   return v > hi ? hi : v;
 }
 
+/* pm_arm_requant in assembly, the output stage every DSP kernel shares where the activation
+ * spans all of int8 (SSAT #8 is then the whole clamp): register operand x (an int32 sum, bias
+ * included) requantized with the channel's constants in registers %[q], %[rl], %[rh], %[sh],
+ * saturated into operand y (which may be x: x is dead after the SMLAL). %[lo] and %[hi] are
+ * scratch registers. AND, ADDS, ADC, SMLAL, ASR, SSAT: 6 cycles. The _OFFSET form adds
+ * %[offset] before saturating (an output zero point not folded into round). */
+#define PM_ARM_REQUANT_ASM(x, y)                                                                 \
+  "and %[lo], %[" x "], #0x80000000\n\t"                                                         \
+  "adds %[lo], %[lo], %[rl]\n\t"                                                                 \
+  "adc %[hi], %[rh], %[" x "], asr #31\n\t"                                                      \
+  "smlal %[lo], %[hi], %[" x "], %[q]\n\t"                                                       \
+  "asr %[" y "], %[hi], %[sh]\n\t"                                                               \
+  "ssat %[" y "], #8, %[" y "]\n\t"
+#define PM_ARM_REQUANT_OFFSET_ASM(x, y)                                                          \
+  "and %[lo], %[" x "], #0x80000000\n\t"                                                         \
+  "adds %[lo], %[lo], %[rl]\n\t"                                                                 \
+  "adc %[hi], %[rh], %[" x "], asr #31\n\t"                                                      \
+  "smlal %[lo], %[hi], %[" x "], %[q]\n\t"                                                       \
+  "asr %[" y "], %[hi], %[sh]\n\t"                                                               \
+  "add %[" y "], %[" y "], %[offset]\n\t"                                                        \
+  "ssat %[" y "], #8, %[" y "]\n\t"
+
+/* Four sums of one channel (record c) through the output stage, full int8 range, to out[0],
+ * out[stride], out[2 stride], out[3 stride] (four pixels of a CONV_2D unit; four units of a
+ * FULLY_CONNECTED row with stride 1). The constants are loaded once for the four; GCC's
+ * version of the same C spills them. `folded` (a constant where inlined): offset is 0. */
+PM_ARM_INLINE void pm_arm_store4(int8_t *out, int32_t stride, int32_t a0, int32_t a1, int32_t a2, int32_t a3,
+                                 const int32_t *c, int32_t offset, int folded) {
+#if defined(__OPTIMIZE__)
+  int32_t q, rl, rh, sh, hi;
+#define PM_ARM_STORE4_BODY(requant)                                                              \
+  "ldr %[q], [%[lo], #4]\n\t"                                                                    \
+  "ldr %[rl], [%[lo], #8]\n\t"                                                                   \
+  "ldr %[rh], [%[lo], #12]\n\t"                                                                  \
+  "ldr %[sh], [%[lo], #16]\n\t" requant("a0", "a0") requant("a1", "a1") requant("a2", "a2")        \
+  requant("a3", "a3")                                                                           \
+  "strb %[a0], [%[out]]\n\t"                                                                     \
+  "strb %[a1], [%[out], %[stride]]\n\t"                                                          \
+  "strb %[a2], [%[out], %[stride], lsl #1]\n\t"                                                  \
+  "add %[out], %[out], %[stride]\n\t"                                                            \
+  "strb %[a3], [%[out], %[stride], lsl #1]\n\t"
+  if (folded) {
+    __asm__ volatile(PM_ARM_STORE4_BODY(PM_ARM_REQUANT_ASM)
+                     : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [lo] "+r"(c), [out] "+r"(out),
+                       [q] "=&r"(q), [rl] "=&r"(rl), [rh] "=&r"(rh), [sh] "=&r"(sh), [hi] "=&r"(hi)
+                     : [stride] "r"(stride)
+                     : "cc", "memory");
+  } else {
+    __asm__ volatile(PM_ARM_STORE4_BODY(PM_ARM_REQUANT_OFFSET_ASM)
+                     : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [lo] "+r"(c), [out] "+r"(out),
+                       [q] "=&r"(q), [rl] "=&r"(rl), [rh] "=&r"(rh), [sh] "=&r"(sh), [hi] "=&r"(hi)
+                     : [stride] "r"(stride), [offset] "r"(offset)
+                     : "cc", "memory");
+  }
+#undef PM_ARM_STORE4_BODY
+#else
+  const int32_t multiplier = c[1], round_hi = c[3], shift = c[4];
+  const uint32_t round_lo = (uint32_t)c[2];
+  (void)folded;
+  out[0] = (int8_t)__ssat(pm_arm_requant(a0, multiplier, round_lo, round_hi, shift) + offset, 8);
+  out[stride] = (int8_t)__ssat(pm_arm_requant(a1, multiplier, round_lo, round_hi, shift) + offset, 8);
+  out[2 * stride] = (int8_t)__ssat(pm_arm_requant(a2, multiplier, round_lo, round_hi, shift) + offset, 8);
+  out[3 * stride] = (int8_t)__ssat(pm_arm_requant(a3, multiplier, round_lo, round_hi, shift) + offset, 8);
+#endif
+}
+
 /* pm_arm_requant with the channel record, the output offset, then the activation clamp. */
 static inline int8_t pm_arm_output(int32_t acc, const int32_t *c, int32_t offset, int32_t act_min,
                                    int32_t act_max) {

@@ -5,99 +5,75 @@
 
 #include <string.h>
 
-/* -- 1 unit x 4 pixels --------------------------------------------------------------------- */
+/* -- 2 units x 4 pixels --------------------------------------------------------------------- */
 
-/* acc[j] += the dot product of weight row w ([groups][4 bytes]) with widened pixel j of the
- * quad a ([groups][pixel 0 even, odd, ..., pixel 3 even, odd]). Per group one weight load and
- * two SXTB16 serve four pixels: nine loads and eight SMLADs per 16 MACs, and the unit's
- * output stage then shares its constants across the four pixels. */
-#define PM_ARM_GROUP_1X4                                                                      \
-  "ldr %[v], [%[w]], #4\n\t"                                                                  \
-  "ldr %[x3], [%[a], #12]\n\t"                                                                \
-  "ldr %[x2], [%[a], #8]\n\t"                                                                 \
-  "ldr %[x1], [%[a], #4]\n\t"                                                                 \
-  "ldr %[x0], [%[a]], #16\n\t"                                                                \
-  "sxtb16 %[we], %[v]\n\t"                                                                    \
-  "sxtb16 %[v], %[v], ror #8\n\t"                                                             \
-  "smlad %[s0], %[x0], %[we], %[s0]\n\t"                                                      \
-  "smlad %[s0], %[x1], %[v], %[s0]\n\t"                                                       \
-  "smlad %[s1], %[x2], %[we], %[s1]\n\t"                                                      \
-  "smlad %[s1], %[x3], %[v], %[s1]\n\t"                                                       \
-  "ldr %[x3], [%[a], #12]\n\t"                                                                \
-  "ldr %[x2], [%[a], #8]\n\t"                                                                 \
-  "ldr %[x1], [%[a], #4]\n\t"                                                                 \
-  "ldr %[x0], [%[a]], #16\n\t"                                                                \
-  "smlad %[s2], %[x0], %[we], %[s2]\n\t"                                                      \
-  "smlad %[s2], %[x1], %[v], %[s2]\n\t"                                                       \
-  "smlad %[s3], %[x2], %[we], %[s3]\n\t"                                                      \
-  "smlad %[s3], %[x3], %[v], %[s3]\n\t"
+/* s[2 j + u] += the dot product of unit u's weights with widened pixel j of the quad a
+ * ([groups][pixel 0 even, odd, ..., pixel 3 even, odd]), for the unit pair whose weights w
+ * hold per group two words: the even taps (k0, k2) of both units as bytes
+ * (u0 k0, u1 k0, u0 k2, u1 k2), then the odd taps (k1, k3) the same way (codegen/ops/arm.py,
+ * `unit_pairs`). One SXTB16 gives unit 0's int16 pair of a word, SXTB16 ROR #8 unit 1's, both
+ * in the lanes of the pixels' even (odd) words: per group two weight loads, four SXTB16 and
+ * eight pixel loads serve 32 MACs (16 SMLAD), 17 cycles per half. 14 registers: the loop end
+ * is read from memory. */
+#define PM_ARM_HALF_2X4(x0, x1, x2, x3)                                                         \
+  "ldr %[R], [%[w]], #4\n\t"                                                                    \
+  "ldr %[X0], " x0 "\n\t"                                                                       \
+  "ldr %[X1], " x1 "\n\t"                                                                       \
+  "sxtb16 %[E], %[R]\n\t"                                                                       \
+  "sxtb16 %[R], %[R], ror #8\n\t"                                                               \
+  "smlad %[s0], %[X0], %[E], %[s0]\n\t"                                                         \
+  "smlad %[s1], %[X0], %[R], %[s1]\n\t"                                                         \
+  "smlad %[s2], %[X1], %[E], %[s2]\n\t"                                                         \
+  "smlad %[s3], %[X1], %[R], %[s3]\n\t"                                                         \
+  "ldr %[X0], " x2 "\n\t"                                                                       \
+  "ldr %[X1], " x3 "\n\t"                                                                       \
+  "smlad %[s4], %[X0], %[E], %[s4]\n\t"                                                         \
+  "smlad %[s5], %[X0], %[R], %[s5]\n\t"                                                         \
+  "smlad %[s6], %[X1], %[E], %[s6]\n\t"                                                         \
+  "smlad %[s7], %[X1], %[R], %[s7]\n\t"
+/* one group: the even half (the pixels' words at 0, 8, 16, 24; the first load moves a to the
+ * next group), then the odd half (4, 12, 20, 28) */
+#define PM_ARM_GROUP_2X4                                                                        \
+  PM_ARM_HALF_2X4("[%[a]], #32", "[%[a], #-24]", "[%[a], #-16]", "[%[a], #-8]")                  \
+  PM_ARM_HALF_2X4("[%[a], #-28]", "[%[a], #-20]", "[%[a], #-12]", "[%[a], #-4]")
 
-static inline const int8_t *mac_1x4(const int32_t *a, const int8_t *w, int32_t groups, int32_t *acc) {
-  int32_t s0 = acc[0], s1 = acc[1], s2 = acc[2], s3 = acc[3];
-#if defined(__OPTIMIZE__)
-  int32_t x0, x1, x2, x3, v, we;
-  __asm__ volatile(
-      "tst %[n], #1\n\t"
-      "beq 2f\n\t" PM_ARM_GROUP_1X4
-      "2:\n\t"
-      "lsrs %[n], %[n], #1\n\t"
-      "beq 3f\n"
-      "1:\n\t" PM_ARM_GROUP_1X4 PM_ARM_GROUP_1X4
-      "subs %[n], %[n], #1\n\t"
-      "bne 1b\n"
-      "3:\n"
-      : [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [s3] "+r"(s3), [a] "+r"(a), [w] "+r"(w),
-        [n] "+r"(groups), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3), [v] "=&r"(v),
-        [we] "=&r"(we)
-      :
-      : "cc", "memory");
+PM_ARM_INLINE const int8_t *mac_2x4(const int32_t *a, const int8_t *w, int32_t groups, int32_t *s) {
+#if defined(__OPTIMIZE__) && !defined(__clang__) /* clang keeps a frame pointer and lacks the registers */
+  int32_t s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3], s4 = s[4], s5 = s[5], s6 = s[6], s7 = s[7];
+  int32_t R, E, X0, X1;
+  const int32_t *end = a + 8 * (groups & ~1);
+  if (groups & 1) {
+    __asm__ volatile(PM_ARM_GROUP_2X4
+                     : [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [s3] "+r"(s3), [s4] "+r"(s4), [s5] "+r"(s5),
+                       [s6] "+r"(s6), [s7] "+r"(s7), [a] "+r"(a), [w] "+r"(w), [R] "=&r"(R), [E] "=&r"(E),
+                       [X0] "=&r"(X0), [X1] "=&r"(X1)
+                     :
+                     : "cc", "memory");
+    end += 8;
+  }
+  if (a < end) {
+    __asm__ volatile("1:\n\t" PM_ARM_GROUP_2X4 PM_ARM_GROUP_2X4
+                     "ldr %[X0], %[end]\n\t"
+                     "cmp %[a], %[X0]\n\t"
+                     "blo 1b\n"
+                     : [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [s3] "+r"(s3), [s4] "+r"(s4), [s5] "+r"(s5),
+                       [s6] "+r"(s6), [s7] "+r"(s7), [a] "+r"(a), [w] "+r"(w), [R] "=&r"(R), [E] "=&r"(E),
+                       [X0] "=&r"(X0), [X1] "=&r"(X1)
+                     : [end] "m"(end)
+                     : "cc", "memory");
+  }
+  s[0] = s0, s[1] = s1, s[2] = s2, s[3] = s3, s[4] = s4, s[5] = s5, s[6] = s6, s[7] = s7;
 #else
-  for (; groups > 0; --groups, a += 8, w += 4) {
-    const int32_t v = pm_arm_load32(w), we = pm_arm_even(v), wo = pm_arm_odd(v);
-    s0 = __smlad(a[0], we, __smlad(a[1], wo, s0));
-    s1 = __smlad(a[2], we, __smlad(a[3], wo, s1));
-    s2 = __smlad(a[4], we, __smlad(a[5], wo, s2));
-    s3 = __smlad(a[6], we, __smlad(a[7], wo, s3));
+  int32_t j;
+  for (; groups > 0; --groups, a += 8, w += 8) {
+    const int32_t ve = pm_arm_load32(w), vo = pm_arm_load32(w + 4);
+    const int32_t e0 = pm_arm_even(ve), e1 = pm_arm_odd(ve), o0 = pm_arm_even(vo), o1 = pm_arm_odd(vo);
+    for (j = 0; j < 4; ++j) {
+      s[2 * j] = __smlad(a[2 * j], e0, __smlad(a[2 * j + 1], o0, s[2 * j]));
+      s[2 * j + 1] = __smlad(a[2 * j], e1, __smlad(a[2 * j + 1], o1, s[2 * j + 1]));
+    }
   }
 #endif
-  acc[0] = s0, acc[1] = s1, acc[2] = s2, acc[3] = s3;
-  return w;
-}
-
-/* The same for the first two pixels of the quad: acc[0..1] += w . pixel 0, w . pixel 1. */
-#define PM_ARM_GROUP_1X2                                                                      \
-  "ldr %[v], [%[w]], #4\n\t"                                                                  \
-  "ldr %[x3], [%[a], #12]\n\t"                                                                \
-  "ldr %[x2], [%[a], #8]\n\t"                                                                 \
-  "ldr %[x1], [%[a], #4]\n\t"                                                                 \
-  "ldr %[x0], [%[a]], #32\n\t"                                                                \
-  "sxtb16 %[we], %[v]\n\t"                                                                    \
-  "sxtb16 %[v], %[v], ror #8\n\t"                                                             \
-  "smlad %[s0], %[x0], %[we], %[s0]\n\t"                                                      \
-  "smlad %[s0], %[x1], %[v], %[s0]\n\t"                                                       \
-  "smlad %[s1], %[x2], %[we], %[s1]\n\t"                                                      \
-  "smlad %[s1], %[x3], %[v], %[s1]\n\t"
-
-static inline const int8_t *mac_1x2(const int32_t *a, const int8_t *w, int32_t groups, int32_t *acc) {
-  int32_t s0 = acc[0], s1 = acc[1];
-#if defined(__OPTIMIZE__)
-  int32_t x0, x1, x2, x3, v, we;
-  __asm__ volatile(
-      "1:\n\t" PM_ARM_GROUP_1X2
-      "subs %[n], %[n], #1\n\t"
-      "bne 1b\n"
-      : [s0] "+r"(s0), [s1] "+r"(s1), [a] "+r"(a), [w] "+r"(w), [n] "+r"(groups), [x0] "=&r"(x0),
-        [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3), [v] "=&r"(v), [we] "=&r"(we)
-      :
-      : "cc", "memory");
-#else
-  for (; groups > 0; --groups, a += 8, w += 4) {
-    const int32_t v = pm_arm_load32(w), we = pm_arm_even(v), wo = pm_arm_odd(v);
-    s0 = __smlad(a[0], we, __smlad(a[1], wo, s0));
-    s1 = __smlad(a[2], we, __smlad(a[3], wo, s1));
-  }
-#endif
-  acc[0] = s0, acc[1] = s1;
   return w;
 }
 
@@ -201,64 +177,41 @@ static void widen_pixel(const pm_conv_s8_arm_params *p, const int8_t *input, int
   }
 }
 
-/* The four outputs of one unit: out[0], out[stride], out[2 stride], out[3 stride]. The
- * activation clamp is SSAT #8 when it spans all of int8 (`full`, a constant in each inlined
- * copy), else SSAT and the bounds. */
-PM_ARM_INLINE void store_quad(int8_t *out, int32_t stride, const int32_t *acc, const int32_t *c, int32_t offset,
-                              int32_t lo, int32_t hi, int full) {
-  const int32_t multiplier = c[1], round_hi = c[3], shift = c[4];
-  const uint32_t round_lo = (uint32_t)c[2];
-  int32_t v0 = __ssat(pm_arm_requant(acc[0], multiplier, round_lo, round_hi, shift) + offset, 8);
-  int32_t v1 = __ssat(pm_arm_requant(acc[1], multiplier, round_lo, round_hi, shift) + offset, 8);
-  int32_t v2 = __ssat(pm_arm_requant(acc[2], multiplier, round_lo, round_hi, shift) + offset, 8);
-  int32_t v3 = __ssat(pm_arm_requant(acc[3], multiplier, round_lo, round_hi, shift) + offset, 8);
-  if (!full) {
-    v0 = pm_arm_clamp(v0, lo, hi), v1 = pm_arm_clamp(v1, lo, hi);
-    v2 = pm_arm_clamp(v2, lo, hi), v3 = pm_arm_clamp(v3, lo, hi);
-  }
-  out[0] = (int8_t)v0;
-  out[stride] = (int8_t)v1;
-  out += 2 * stride;
-  out[0] = (int8_t)v2;
-  out[stride] = (int8_t)v3;
+/* Output pixel j's value of one unit (record c), clamped to the activation: out[j * stride],
+ * j < count. The general form, for activations narrower than int8 and the lone pixels of
+ * images smaller than a quad. */
+static void store_unit(int8_t *out, int32_t stride, const int32_t *s, const int32_t *c, int32_t count,
+                       const pm_conv_s8_arm_params *p) {
+  int32_t j;
+  for (j = 0; j < count; ++j) out[j * stride] = pm_arm_output(s[2 * j], c, p->output_offset, p->act_min, p->act_max);
 }
 
 /* Every unit of the widened quad: out + j * stride + u gets pixel j's output of unit u, for
- * the first `count` pixels (4, or 2 for a pair in slots 0 and 1). */
-PM_ARM_INLINE void quad_outputs(const pm_conv_s8_arm_params *p, const int32_t *quad, const int8_t *w, int8_t *out,
-                                int32_t stride, int32_t count, int full) {
-  const int32_t groups4 = p->groups4, offset = p->output_offset, lo = p->act_min, hi = p->act_max;
+ * the first `count` pixels of the quad (4 unless the image has fewer pixels), two units per
+ * pass over the quad. An odd unit count ends with a zero unit (weights and record), whose
+ * outputs are not stored. */
+static void quad_outputs(const pm_conv_s8_arm_params *p, const int32_t *quad, const int8_t *w, int8_t *out,
+                         int32_t stride, int32_t count) {
+  const int32_t out_c = p->w.out_c, groups4 = p->groups4, offset = p->output_offset;
+  const int fast = count == 4 && p->act_min == -128 && p->act_max == 127;
   const int32_t *c = p->channels;
-  const int8_t *end = out + p->w.out_c;
-  int32_t acc[4];
-  if (count == 4) {
-    for (; out < end; ++out, c += PM_ARM_CHANNEL_WORDS) {
-      acc[0] = acc[1] = acc[2] = acc[3] = c[0];
-      w = mac_1x4(quad, w, groups4, acc);
-      store_quad(out, stride, acc, c, offset, lo, hi, full);
+  int32_t u, s[8];
+  for (u = 0; u < out_c; u += 2, c += 2 * PM_ARM_CHANNEL_WORDS) {
+    const int32_t b0 = c[0], b1 = c[PM_ARM_CHANNEL_WORDS];
+    s[0] = s[2] = s[4] = s[6] = b0;
+    s[1] = s[3] = s[5] = s[7] = b1;
+    w = mac_2x4(quad, w, groups4, s);
+    if (fast) {
+      pm_arm_store4(out + u, stride, s[0], s[2], s[4], s[6], c, offset, offset == 0);
+      if (u + 1 < out_c) {
+        pm_arm_store4(out + u + 1, stride, s[1], s[3], s[5], s[7], c + PM_ARM_CHANNEL_WORDS, offset, offset == 0);
+      }
+    } else { /* a copy: s itself stays in registers */
+      const int32_t t[8] = {s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]};
+      store_unit(out + u, stride, t, c, count, p);
+      if (u + 1 < out_c) store_unit(out + u + 1, stride, t + 1, c + PM_ARM_CHANNEL_WORDS, count, p);
     }
-    return;
   }
-  for (; out < end; ++out, c += PM_ARM_CHANNEL_WORDS) {
-    int32_t v0, v1;
-    acc[0] = acc[1] = c[0];
-    w = mac_1x2(quad, w, groups4, acc);
-    v0 = __ssat(pm_arm_requant(acc[0], c[1], (uint32_t)c[2], c[3], c[4]) + offset, 8);
-    v1 = __ssat(pm_arm_requant(acc[1], c[1], (uint32_t)c[2], c[3], c[4]) + offset, 8);
-    if (!full) v0 = pm_arm_clamp(v0, lo, hi), v1 = pm_arm_clamp(v1, lo, hi);
-    out[0] = (int8_t)v0;
-    out[stride] = (int8_t)v1;
-  }
-}
-
-static void quad_outputs_full(const pm_conv_s8_arm_params *p, const int32_t *quad, const int8_t *w, int8_t *out,
-                              int32_t stride, int32_t count) {
-  quad_outputs(p, quad, w, out, stride, count, 1);
-}
-
-static void quad_outputs_clamped(const pm_conv_s8_arm_params *p, const int32_t *quad, const int8_t *w, int8_t *out,
-                                 int32_t stride, int32_t count) {
-  quad_outputs(p, quad, w, out, stride, count, 0);
 }
 
 void pm_conv_s8_arm(const pm_conv_s8_arm_params *p, const int8_t *input, const int8_t *weights, int8_t *output,
@@ -268,27 +221,25 @@ void pm_conv_s8_arm(const pm_conv_s8_arm_params *p, const int8_t *input, const i
   const int32_t pixels = p->w.batches * p->w.out_h * p->w.out_w;
   const int pointwise = p->w.kernel_h == 1 && p->w.kernel_w == 1 && p->w.stride_h == 1 && p->w.stride_w == 1 &&
                         (in_c & 3) == 0; /* pixel j's patch is input pixel j */
-  void (*outputs)(const pm_conv_s8_arm_params *, const int32_t *, const int8_t *, int8_t *, int32_t, int32_t) =
-      p->act_min == -128 && p->act_max == 127 ? quad_outputs_full : quad_outputs_clamped;
   int32_t *quad = groups4 <= PM_ARM_STACK_GROUPS ? stack : (int32_t *)scratch;
   int8_t *patch = (int8_t *)(quad + 8 * groups4);
   int32_t first = 0;
-  /* quads of consecutive pixels, then the last one to three: three as an overlapping quad
-   * (recomputing the same values), two as a pair, one as a pair of itself (stride 0) */
+  /* quads of consecutive pixels; the last one to three run as an overlapping quad (recomputing
+   * the same values); an image of fewer than four pixels fills the quad's spare slots with its
+   * last pixel and stores only its own */
   while (first < pixels) {
-    const int32_t left = pixels - first;
-    const int32_t count = left >= 3 && pixels >= 4 ? 4 : 2;
-    const int32_t q0 = left >= 4 || count == 2 ? first : pixels - 4;
+    const int32_t q0 = pixels - first >= 4 || pixels < 4 ? first : pixels - 4;
+    const int32_t count = pixels - q0 < 4 ? pixels - q0 : 4;
     int32_t j;
-    for (j = 0; j < count; ++j) {
-      const int32_t pixel = q0 + j < pixels ? q0 + j : q0;
+    for (j = 0; j < 4; ++j) {
+      const int32_t pixel = q0 + (j < count ? j : count - 1);
       if (pointwise) {
         widen(input + pixel * in_c, groups4, quad + 2 * j);
       } else {
         widen_pixel(p, input, pixel, quad + 2 * j, patch);
       }
     }
-    outputs(p, quad, weights, output + q0 * out_c, q0 + 1 < pixels ? out_c : 0, count);
+    quad_outputs(p, quad, weights, output + q0 * out_c, out_c, count);
     first = q0 + count;
   }
 }

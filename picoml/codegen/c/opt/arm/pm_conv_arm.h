@@ -10,19 +10,21 @@
  *
  * Weights, prepared by the emitter (codegen/ops/arm.py): rows of K bytes padded with zeros to
  * a multiple of 4 (groups4 groups of 4):
- *   CONV_2D:          [out_c][groups4][4 bytes]              (OHWI rows)
+ *   CONV_2D:          [out_c / 2 unit pairs][groups4][even taps, odd taps]: per group the bytes
+ *                     (u0 k0, u1 k0, u0 k2, u1 k2) then (u0 k1, u1 k1, u0 k3, u1 k3)
  *   FULLY_CONNECTED:  [units / 4 quads][groups4][4 units][4 bytes]
- * (FULLY_CONNECTED's last quad is completed with zero rows, and `channels` with zero records,
- * whose results are never stored).
+ * (an odd out_c ends with a zero unit, a FULLY_CONNECTED's last quad with zero rows, and
+ * `channels` with zero records, whose results are never stored).
  *
- * CONV_2D runs four output pixels at a time: their patches are widened to int16 lanes
- * (pm_arm_even / pm_arm_odd order) in one interleaved buffer [groups4][4 pixels][2 words], and
- * each unit's row of weights meets the four pixels in one pass (per group of 4: one weight load
- * and two SXTB16 for 16 MACs), so the unit's output stage constants serve four outputs. The
- * last one to three pixels run as an overlapping quad or a pair. A 1x1 stride-1 conv on whole
- * groups widens the input pixels in place; other windows copy taps (the input zero point
- * outside the input), through an int8 patch when in_c is not a multiple of 4. The buffer is on
- * the stack when groups4 <= PM_ARM_STACK_GROUPS, else in the op's scratch
+ * CONV_2D runs two units by four output pixels at a time: the pixels' patches are widened to
+ * int16 lanes (pm_arm_even / pm_arm_odd order) in one interleaved buffer [groups4][4 pixels]
+ * [2 words], and a unit pair's weights meet the four pixels in one pass (per group two weight
+ * loads and four SXTB16 for 32 MACs; 14 registers of assembly), then each unit's output stage
+ * (pm_arm_store4: constants loaded once for its four outputs). The last one to three pixels run
+ * as an overlapping quad (an image of fewer than four pixels repeats its last one). A 1x1
+ * stride-1 conv on whole groups widens the input pixels in place; other windows copy taps (the
+ * input zero point outside the input), through an int8 patch when in_c is not a multiple of 4.
+ * The buffer is on the stack when groups4 <= PM_ARM_STACK_GROUPS, else in the op's scratch
  * (PM_ARM_CONV_SCRATCH bytes, reported by kernels/conv.py).
  * FULLY_CONNECTED computes four units per pass over one input row, widening it on the fly.
  */
@@ -45,7 +47,7 @@ typedef struct {
   int32_t input_zero_point; /* fills the taps outside the input */
   int32_t output_offset;    /* added after pm_arm_requant (pm_arm.h) */
   int32_t act_min, act_max;
-  const int32_t *channels;  /* PM_ARM_CHANNEL_WORDS per output channel (pm_arm.h) */
+  const int32_t *channels;  /* PM_ARM_CHANNEL_WORDS per output channel (pm_arm.h), an even number of records */
 } pm_conv_s8_arm_params;
 
 typedef struct {

@@ -434,50 +434,89 @@ PM_ARM_INLINE void pair_sums(const int8_t *r0, const int8_t *r1, const int8_t *r
 #endif
 }
 
+/* The output stage of one channel's row from the pair sums a (column x at a[4 (x / 2) + x % 2])
+ * to out[x * stride], x < n, full int8 range (PM_ARM_REQUANT_ASM, shared with the other DSP
+ * kernels): two columns per step, then the odd last one. `folded` (a constant where inlined):
+ * the output offset is 0. */
+PM_ARM_INLINE void requant_pair_channel(const int32_t *a, int32_t n, const int32_t *c, int32_t offset, int8_t *out,
+                                        int32_t stride, int folded) {
+#if defined(__OPTIMIZE__)
+  int32_t x0, x1, q, rl, rh, sh, hi;
+#define PM_ARM_PAIR_CHANNEL(requant)                                                             \
+  "ldr %[q], [%[lo], #4]\n\t"                                                                    \
+  "ldr %[rl], [%[lo], #8]\n\t"                                                                   \
+  "ldr %[rh], [%[lo], #12]\n\t"                                                                  \
+  "ldr %[sh], [%[lo], #16]\n\t"                                                                  \
+  "lsrs %[n], %[n], #1\n\t"                                                                      \
+  "bcc 2f\n\t" /* odd n: the last column first, at a + 16 (n / 2), out + 2 (n / 2) stride */    \
+  "add %[x1], %[a], %[n], lsl #4\n\t"                                                            \
+  "ldr %[x0], [%[x1]]\n\t" requant("x0", "x0")                                                   \
+  "mul %[x1], %[n], %[stride]\n\t"                                                               \
+  "strb %[x0], [%[out], %[x1], lsl #1]\n"                                                        \
+  "2:\n\t"                                                                                      \
+  "cbz %[n], 3f\n"                                                                              \
+  "1:\n\t"                                                                                      \
+  "ldrd %[x0], %[x1], [%[a]], #16\n\t" requant("x0", "x0") requant("x1", "x1")                   \
+  "strb %[x0], [%[out]]\n\t"                                                                     \
+  "strb %[x1], [%[out], %[stride]]\n\t"                                                          \
+  "add %[out], %[out], %[stride], lsl #1\n\t"                                                    \
+  "subs %[n], %[n], #1\n\t"                                                                      \
+  "bne 1b\n"                                                                                    \
+  "3:\n"
+  if (folded) {
+    __asm__ volatile(PM_ARM_PAIR_CHANNEL(PM_ARM_REQUANT_ASM)
+                     : [x0] "=&r"(x0), [x1] "=&r"(x1), [q] "=&r"(q), [rl] "=&r"(rl), [rh] "=&r"(rh), [sh] "=&r"(sh),
+                       [hi] "=&r"(hi), [lo] "+r"(c), [a] "+r"(a), [out] "+r"(out), [n] "+l"(n)
+                     : [stride] "r"(stride)
+                     : "cc", "memory");
+  } else {
+    __asm__ volatile(PM_ARM_PAIR_CHANNEL(PM_ARM_REQUANT_OFFSET_ASM)
+                     : [x0] "=&r"(x0), [x1] "=&r"(x1), [q] "=&r"(q), [rl] "=&r"(rl), [rh] "=&r"(rh), [sh] "=&r"(sh),
+                       [hi] "=&r"(hi), [lo] "+r"(c), [a] "+r"(a), [out] "+r"(out), [n] "+l"(n)
+                     : [stride] "r"(stride), [offset] "r"(offset)
+                     : "cc", "memory");
+  }
+#undef PM_ARM_PAIR_CHANNEL
+#else
+  int32_t x;
+  (void)folded;
+  for (x = 0; x < n; ++x, out += stride) {
+    *out = (int8_t)__ssat(pm_arm_requant(a[4 * (x / 2) + x % 2], c[1], (uint32_t)c[2], c[3], c[4]) + offset, 8);
+  }
+#endif
+}
+
 /* One output row of every channel from the pair rows' sums (acc: channel pair j's at
  * acc + 4 j steps; column x of channel 2 j + h at [4 (x / 2) + 2 h + x % 2]): channel by
- * channel, its constants in registers, two columns per step (assembly when the activation
- * spans all of int8 and the zero point is folded into round, like requant_row's). */
+ * channel, its constants in registers (requant_pair_channel when the activation spans all of
+ * int8). */
 PM_ARM_INLINE void requant_pair_rows(const pm_depthwise_conv_s8_arm_params *p, const int32_t *acc, int32_t steps,
                                      int8_t *out, int full) {
   const int32_t n = p->w.out_w, stride = p->w.out_c, offset = p->output_offset;
   const int32_t lo = p->act_min, hi = p->act_max;
   const int32_t *c = p->channels, *end = c + p->w.out_c * PM_ARM_CHANNEL_WORDS;
-  int32_t x;
-#if defined(__OPTIMIZE__)
-  if (full && offset == 0 && n > 1) {
-    for (; c < end; c += PM_ARM_CHANNEL_WORDS, ++out) {
-      /* channel pair j's sums start at 4 j steps words; the second channel's 2 words later */
-      const int32_t *a = acc;
-      int8_t *o = out;
-      int32_t x0, x1, t_lo, t_hi, pairs = n / 2;
-      const int32_t multiplier = c[1], round_hi = c[3], shift = c[4];
-      const uint32_t round_lo = (uint32_t)c[2];
-      acc += (c - p->channels) / PM_ARM_CHANNEL_WORDS % 2 ? 4 * steps - 2 : 2;
-      __asm__ volatile("1:\n\t"
-                       "ldrd %[x0], %[x1], [%[acc]], #16\n\t" PM_ARM_REQUANT_PAIR_FOLDED_BODY
-                       "subs %[n], %[n], #1\n\t"
-                       "bne 1b\n"
-                       : [x0] "=&r"(x0), [x1] "=&r"(x1), [lo] "=&r"(t_lo), [hi] "=&r"(t_hi), [acc] "+r"(a),
-                         [out] "+r"(o), [n] "+r"(pairs)
-                       : [rl] "r"(round_lo), [rh] "r"(round_hi), [q] "r"(multiplier), [sh] "r"(shift),
-                         [stride] "r"(stride)
-                       : "cc", "memory");
-      if (n & 1) *o = (int8_t)__ssat(pm_arm_requant(a[0], multiplier, round_lo, round_hi, shift), 8);
+  int32_t x, h;
+  if (full) {
+    for (; c < end; c += 2 * PM_ARM_CHANNEL_WORDS, out += 2, acc += 4 * steps) {
+      if (offset == 0) {
+        requant_pair_channel(acc, n, c, 0, out, stride, 1);
+        requant_pair_channel(acc + 2, n, c + PM_ARM_CHANNEL_WORDS, 0, out + 1, stride, 1);
+      } else {
+        requant_pair_channel(acc, n, c, offset, out, stride, 0);
+        requant_pair_channel(acc + 2, n, c + PM_ARM_CHANNEL_WORDS, offset, out + 1, stride, 0);
+      }
     }
     return;
   }
-#endif
-  for (; c < end; c += PM_ARM_CHANNEL_WORDS, ++out) {
-    const int32_t multiplier = c[1], round_hi = c[3], shift = c[4];
-    const uint32_t round_lo = (uint32_t)c[2];
-    int8_t *o = out;
-    for (x = 0; x < n; ++x, o += stride) {
-      int32_t v = __ssat(pm_arm_requant(acc[4 * (x / 2) + x % 2], multiplier, round_lo, round_hi, shift) + offset, 8);
-      if (!full) v = pm_arm_clamp(v, lo, hi);
-      *o = (int8_t)v;
+  for (; c < end; c += 2 * PM_ARM_CHANNEL_WORDS, out += 2, acc += 4 * steps) {
+    for (h = 0; h < 2; ++h) {
+      const int32_t *r = c + h * PM_ARM_CHANNEL_WORDS;
+      int8_t *o = out + h;
+      for (x = 0; x < n; ++x, o += stride) {
+        const int32_t v = pm_arm_requant(acc[4 * (x / 2) + 2 * h + x % 2], r[1], (uint32_t)r[2], r[3], r[4]);
+        *o = (int8_t)pm_arm_clamp(__ssat(v + offset, 8), lo, hi);
+      }
     }
-    acc += (c - p->channels) / PM_ARM_CHANNEL_WORDS % 2 ? 4 * steps - 2 : 2;
   }
 }
 
