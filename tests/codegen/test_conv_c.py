@@ -25,11 +25,9 @@ from picoml.ir import DType, Graph
 from picoml.kernels.quant import (INT32_MAX, INT32_MIN, multiply_by_quantized_multiplier,
                                   multiply_by_requant_constants, requant_constants)
 from picoml.testing.opmodel import random_input, single_op_graph, tensor
-from picoml.interpreter import Interpreter
 from picoml.plan import plan_graph
-from picoml.targets.host import HostModel
-from tests.codegen.test_elementwise_c import (assert_bits, check_general_regs_only, merge, sanitized_run,
-                                              strict_builds)
+from tests.codegen.test_elementwise_c import check_c as check_elementwise_c
+from tests.codegen.test_elementwise_c import check_general_regs_only, merge, sanitized_run, strict_builds
 from tests.kernels.test_conv import (ACTS, CONV_GRID, KERNELS, MODES, REAL_OP_MODELS, TIE_CASES, conv_graph,
                                      depthwise_graph, one_op_graph, quantized_linear, seed_of, transpose_graph)
 
@@ -37,20 +35,10 @@ CONV_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV")
 
 
 def check_c(cases, rng=None, runs=1, **options):
-    """Compile the cases, each ``(graph, inputs)`` with ``inputs`` None for random ones, as one
-    graph (``generate(**options)``; depthwise ops out of place, so these tests exercise
-    pm_depthwise_conv_s8: the in-place kernel has tests/codegen/test_depthwise_inplace_c.py) and
-    demand the reference's bits for ``runs`` input sets. Returns the project."""
-    g = merge([c[0] for c in cases])
-    project = generate(g, depthwise_in_place=False, **options)
+    """test_elementwise_c.check_c with depthwise ops out of place, so these tests exercise
+    pm_depthwise_conv_s8 (the in-place kernel has tests/codegen/test_depthwise_inplace_c.py)."""
+    project = check_elementwise_c(cases, rng, runs, depthwise_in_place=False, **options)
     assert "pm_depthwise_inplace_s8(" not in project.files["model.c"]
-    host, ref = HostModel(g, project), Interpreter(g)
-    for _ in range(runs):
-        inputs = []
-        for sub, xs in cases:
-            inputs += [random_input(t, rng) for t in sub.input_tensors] if xs is None else list(xs)
-        for i, (got, exp) in enumerate(zip(host.run(inputs), ref.run(inputs))):
-            assert_bits(got, exp, f"case {i} ({g.ops[i].type} {g.ops[i].attrs})")
     return project
 
 

@@ -59,17 +59,20 @@ def assert_bits(got, expected, what):
                            f"C {g.ravel()[bad[:5]].tolist()} vs reference {e.ravel()[bad[:5]].tolist()}")
 
 
-def check_c(cases, rng=None, runs=1):
+def check_c(cases, rng=None, runs=1, **options):
     """Compile the cases, each ``(graph, inputs)`` with ``inputs`` None for random ones, as one
-    graph and demand the reference's bits, for ``runs`` input sets."""
+    graph (``generate(graph, **options)``) and demand the reference's bits, for ``runs`` input
+    sets. Returns the project."""
     g = merge([c[0] for c in cases])
-    host, ref = compile_host(g), Interpreter(g)
+    project = generate(g, **options)
+    host, ref = HostModel(g, project), Interpreter(g)
     for _ in range(runs):
         inputs = []
         for sub, xs in cases:
             inputs += [random_input(t, rng) for t in sub.input_tensors] if xs is None else list(xs)
         for i, (got, exp) in enumerate(zip(host.run(inputs), ref.run(inputs))):
             assert_bits(got, exp, f"case {i} ({g.ops[i].type} {g.ops[i].attrs})")
+    return project
 
 
 def gcc_x86():

@@ -29,12 +29,7 @@ from picoml.nn import Int8ActivationFakeQuant, QuantConv2d, QuantLinear  # noqa:
 MIN_AGREEMENT = 0.99
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def noisy_classes(n: int, shape: tuple[int, ...], classes: int, signal: float, seed: int,

@@ -22,13 +22,7 @@ from picoml.quantize.ptq import activation_params, round_half_away  # noqa: E402
 F32_EPS = float(np.finfo(np.float32).eps)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """pytest-xdist runs two workers on two cores: one torch thread each avoids oversubscription."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def random_bn(model: nn.Module, seed: int = 0, mean_std: float = 0.5) -> nn.Module:

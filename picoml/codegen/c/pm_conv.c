@@ -10,14 +10,13 @@
 
 /* -- the int8 GEMM core ------------------------------------------------------------------- */
 
-/* The depth-major GEMM row (weights [K][...], `stride` apart): the loop over units is
- * innermost, so it vectorises across output channels. Inlined with a constant `units` for
- * common counts, where the compiler then picks a vector width that fits them and needs no
- * scalar tail. */
-static inline void gemm_row_depth_major(const int8_t *restrict x, const int8_t *restrict weights, int32_t depth,
-                                        int32_t units, int32_t stride, int32_t *restrict sum) {
+/* sum[n] += sum_k x[k] * weights[k * stride + n] for n < units: depth-major weights (rows
+ * `stride` apart), the loop over units innermost, so it vectorises across output channels.
+ * Inlined with a constant `units` for common counts, where the compiler then picks a vector
+ * width that fits them and needs no scalar tail. */
+static inline void accumulate_depth_major(const int8_t *restrict x, const int8_t *restrict weights, int32_t depth,
+                                          int32_t units, int32_t stride, int32_t *restrict sum) {
   int32_t k = 0, n;
-  for (n = 0; n < units; ++n) sum[n] = 0;
   /* four reduction steps per pass over the sums: |4 products| <= 2^16, exact in int32 */
   for (; k + 4 <= depth; k += 4) {
     const int8_t *restrict w0 = weights + k * stride;
@@ -32,6 +31,14 @@ static inline void gemm_row_depth_major(const int8_t *restrict x, const int8_t *
     const int32_t x0 = x[k];
     for (n = 0; n < units; ++n) sum[n] += x0 * w0[n];
   }
+}
+
+/* The depth-major GEMM row: the same sums from zero. */
+static inline void gemm_row_depth_major(const int8_t *restrict x, const int8_t *restrict weights, int32_t depth,
+                                        int32_t units, int32_t stride, int32_t *restrict sum) {
+  int32_t n;
+  for (n = 0; n < units; ++n) sum[n] = 0;
+  accumulate_depth_major(x, weights, depth, units, stride, sum);
 }
 
 /* Four unit-major weight rows (weights [units][K]) against x: dot products that vectorise
@@ -167,26 +174,15 @@ void pm_conv_s8(const pm_conv_s8_params *p, const int8_t *input, const int8_t *w
  * outside the input). The loop over channels is innermost and vectorises. */
 static inline void lean_shared_s8(const int8_t *x, int32_t zero_point, const int8_t *restrict w, int32_t depth,
                                   int32_t out_c, int32_t n, int32_t *restrict acc) {
-  int32_t i = 0, j;
+  int32_t i, j;
   if (x == NULL) {
-    for (; i < depth; ++i) {
+    for (i = 0; i < depth; ++i) {
       const int8_t *restrict wi = w + i * out_c;
       for (j = 0; j < n; ++j) acc[j] += zero_point * wi[j];
     }
     return;
   }
-  /* four input values per pass over the sums, as in gemm_row_depth_major */
-  for (; i + 4 <= depth; i += 4) {
-    const int8_t *restrict w0 = w + i * out_c, *restrict w1 = w0 + out_c;
-    const int8_t *restrict w2 = w1 + out_c, *restrict w3 = w2 + out_c;
-    const int32_t x0 = x[i], x1 = x[i + 1], x2 = x[i + 2], x3 = x[i + 3];
-    for (j = 0; j < n; ++j) acc[j] += x0 * w0[j] + x1 * w1[j] + x2 * w2[j] + x3 * w3[j];
-  }
-  for (; i < depth; ++i) {
-    const int8_t *restrict wi = w + i * out_c;
-    const int32_t xi = x[i];
-    for (j = 0; j < n; ++j) acc[j] += xi * wi[j];
-  }
+  accumulate_depth_major(x, w, depth, n, out_c, acc);
 }
 
 /* The same for channels of different groups (depthwise, grouped conv): channel o0 + j reads
