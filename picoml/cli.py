@@ -81,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
     comp.add_argument("-o", "--output", required=True, metavar="DIR")
     comp.add_argument("--max-ram", type=int, metavar="BYTES", help="refuse a model whose arena is larger")
     comp.add_argument("--prefix", default="model", help="C name prefix (model_init, model_invoke, ...)")
+    comp.add_argument("--kws-stream", action="store_true",
+                      help="also add the micro_speech audio frontend and the streaming keyword detector "
+                           "(<prefix>_kws.h) for a model that takes 49x40 micro_speech features")
     _patch_args(comp)
     comp.set_defaults(func=cmd_compile)
 
@@ -422,6 +425,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
         interp = Interpreter(g)
         pp = _patch_choice(g, args, interp, _scratch(interp)).patch_plan
     project = generate(g, prefix=args.prefix, max_ram=args.max_ram, patches=pp)
+    if args.kws_stream:
+        from picoml.kws.stream import add_kws_stream
+
+        project = add_kws_stream(project, g)
     out = project.write(args.output)
     print(f"wrote {out}/ ({len(project.files)} files): arena {project.arena_bytes:,} bytes, "
           f"weights {project.weight_bytes:,} bytes, {project.macs:,} MACs")

@@ -98,3 +98,20 @@ def test_run_lce_model_on_every_engine(real, tmp_path, engine):
     assert main(["run", str(real / "lce/bconv3x3_pad1_int8.tflite"), "--engine", engine, "--input", str(x),
                  "--output", str(out)]) == 0
     assert np.array_equal(np.load(out)["output_0"], ref["outputs"][0:1])
+
+
+def test_compile_with_the_streaming_keyword_detector(real, tmp_path, capsys):
+    """``compile --kws-stream`` adds the audio frontend, the detector and the adapter to the
+    project's sources; a model that does not take micro_speech features is refused, nothing
+    written."""
+    out = tmp_path / "kws"
+    assert main(["compile", str(real / "tflm/micro_speech/micro_speech_quantized.tflite"), "-o", str(out),
+                 "--kws-stream"]) == 0
+    for name in ("pm_audio_frontend.c", "pm_kws_stream.c", "model_kws.h", "model_kws.c"):
+        assert (out / name).is_file(), name
+    assert "pm_kws_stream.c" in (out / "Makefile").read_text()
+    capsys.readouterr()
+    bad = tmp_path / "person"
+    assert main(["compile", str(real / "tflm/person_detection/person_detect.tflite"), "-o", str(bad),
+                 "--kws-stream"]) == 2
+    assert "49 x 40 int8 micro_speech features" in capsys.readouterr().err and not bad.exists()
