@@ -204,8 +204,9 @@ static void band_any(const pm_depthwise_conv_s8_arm_params *p, const int16_t *pl
 
 /* out[x * stride] = the requantized acc[x], x < n. `full` (a constant in each inlined copy)
  * means the activation spans all of int8: SSAT #8 alone clamps. The channel's constants stay in
- * registers; the full-range loop is assembly, two values per step (GCC keeps reloading the
- * constants in the C version). */
+ * registers; the full-range loop is assembly (GCC keeps reloading the constants in the C
+ * version): four values per step where the zero point is folded (GCC only: clang lacks the
+ * registers), else two. */
 #define PM_ARM_REQUANT_VALUE(x, add_offset)                                                       \
   "and %[lo], %[" x "], #0x80000000\n\t"                                                         \
   "adds %[lo], %[lo], %[rl]\n\t"                                                                 \
@@ -258,23 +259,41 @@ PM_ARM_INLINE void requant_row(const int32_t *acc, int32_t n, const int32_t *c, 
 #if defined(__OPTIMIZE__)
   if (full && n > 0) {
     int32_t x0, x1, t_lo, t_hi;
+#if !defined(__clang__) /* clang lacks the registers of the four-value loop: the general one runs */
     if (offset == 0) { /* the zero point is folded into round */
-        __asm__ volatile("tst %[n], #1\n\t"
+      int32_t x2, x3; /* the odd value, an odd pair, then four values per step */
+      __asm__ volatile("tst %[n], #1\n\t"
                        "beq 2f\n\t"
                        "ldr %[x0], [%[acc]], #4\n\t" PM_ARM_REQUANT_VALUE("x0", "")
                        "2:\n\t"
-                       "lsrs %[n], %[n], #1\n\t"
-                       "beq 3f\n"
-                       "1:\n\t" PM_ARM_REQUANT_PAIR_FOLDED
+                       "tst %[n], #2\n\t"
+                       "beq 3f\n\t" PM_ARM_REQUANT_PAIR_FOLDED
+                       "3:\n\t"
+                       "lsrs %[n], %[n], #2\n\t"
+                       "beq 4f\n"
+                       "1:\n\t"
+                       "ldr %[x0], [%[acc]], #16\n\t"
+                       "ldr %[x1], [%[acc], #-12]\n\t"
+                       "ldr %[x2], [%[acc], #-8]\n\t"
+                       "ldr %[x3], [%[acc], #-4]\n\t" PM_ARM_REQUANT_ASM("x0", "x0") PM_ARM_REQUANT_ASM("x1", "x1")
+                       PM_ARM_REQUANT_ASM("x2", "x2") PM_ARM_REQUANT_ASM("x3", "x3")
+                       "strb %[x0], [%[out]]\n\t"
+                       "strb %[x1], [%[out], %[stride]]\n\t"
+                       "strb %[x2], [%[out], %[stride], lsl #1]\n\t"
+                       "add %[out], %[out], %[stride], lsl #1\n\t"
+                       "strb %[x3], [%[out], %[stride]]\n\t"
+                       "add %[out], %[out], %[stride], lsl #1\n\t"
                        "subs %[n], %[n], #1\n\t"
                        "bne 1b\n"
-                       "3:\n"
-                       : [x0] "=&r"(x0), [x1] "=&r"(x1), [lo] "=&r"(t_lo), [hi] "=&r"(t_hi), [acc] "+r"(acc),
-                         [out] "+r"(out), [n] "+r"(n)
+                       "4:\n"
+                       : [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3), [lo] "=&r"(t_lo),
+                         [hi] "=&r"(t_hi), [acc] "+r"(acc), [out] "+r"(out), [n] "+r"(n)
                        : [rl] "r"(round_lo), [rh] "r"(round_hi), [q] "r"(multiplier), [sh] "r"(shift),
                          [stride] "r"(stride)
                        : "cc", "memory");
-    } else {
+    } else
+#endif
+    {
       __asm__ volatile(PM_ARM_REQUANT_LOOP("add %[hi], %[hi], %[offset]\n\t")
                        : [x0] "=&r"(x0), [x1] "=&r"(x1), [lo] "=&r"(t_lo), [hi] "=&r"(t_hi), [acc] "+r"(acc),
                          [out] "+r"(out), [n] "+r"(n)
@@ -530,6 +549,192 @@ static void requant_pair_rows_clamped(const pm_depthwise_conv_s8_arm_params *p, 
   requant_pair_rows(p, acc, steps, out, 0);
 }
 
+/* -- the pairs kernel's fused rows (GCC, optimised builds) --------------------------------- */
+
+#if defined(__OPTIMIZE__) && !defined(__clang__)
+#define PM_ARM_DW_FUSED 1
+/* One output row of every channel pair, sums and output stage in one assembly routine (the
+ * activation spans all of int8 and the output zero point is folded: SSAT #8 is the clamp and
+ * no offset is added). Per pair: the PM_ARM_PAIR_STEP loop into acc (the end in LR, not in
+ * memory), then each of the two channels' output stage with its constants in registers (two
+ * columns per step, then the odd last one), then the pointers move to the next pair. The
+ * routine keeps the job on the stack and updates it in place. Registers: r0-r3 sums, r4-r7
+ * input and weight words, r8-r10 the ring rows, r11 the weight stream, r12 acc (MAC loop);
+ * r4-r7 multiplier, round_lo, round_hi, shift, r8/r9 the 64-bit sum, r10/r11 two values, r0
+ * acc, r1 out, r2 the output stride, r3 a count (output stage). */
+typedef struct {
+  const int8_t *r0, *r1, *r2; /* 0, 4, 8: the pair's ring rows at the row's first column */
+  const int32_t *w;           /* 12: the pair's weight stream */
+  int32_t *acc, *acc_end;     /* 16, 20: 4 int32 sums per step, and their end */
+  const int32_t *channels;    /* 24: the pair's two output-stage records */
+  int8_t *out;                /* 28: channel c's output at column 0 */
+  int32_t out_stride;         /* 32: out_c */
+  int32_t pair_bytes;         /* 36: ring bytes from one pair to the next */
+  int32_t half, odd;          /* 40, 44: out_w / 2 and out_w % 2 */
+  int32_t pairs;              /* 48: channel pairs (left) */
+} pm_dw_pair_job;
+
+void pm_dw_pair_rows_s1(pm_dw_pair_job *job);
+void pm_dw_pair_rows_s2(pm_dw_pair_job *job);
+
+__asm__(
+    ".syntax unified\n\t"
+    ".thumb\n\t"
+    /* one kernel row of a stride-1 step (PM_ARM_PAIR_ROW_S1 with fixed registers) */
+    ".macro pm_dw_row_s1 r\n\t"
+    "ldr r4, [\\r], #4\n\t"
+    "ldr r5, [\\r, #-2]\n\t"
+    "ldr r7, [r11], #4\n\t"
+    "sxtb16 r6, r4\n\t"
+    "smlad r0, r6, r7, r0\n\t"
+    "sxtb16 r6, r5\n\t"
+    "smlad r2, r6, r7, r2\n\t"
+    "ldr r7, [r11], #4\n\t"
+    "sxtb16 r4, r4, ror #8\n\t"
+    "smlad r1, r4, r7, r1\n\t"
+    "sxtb16 r5, r5, ror #8\n\t"
+    "smlad r3, r5, r7, r3\n\t"
+    "ldr r4, [\\r]\n\t"
+    "ldr r7, [r11], #4\n\t"
+    "sxtb16 r6, r4\n\t"
+    "smlabb r0, r6, r7, r0\n\t"
+    "smlatb r2, r6, r7, r2\n\t"
+    "sxtb16 r4, r4, ror #8\n\t"
+    "smlabt r1, r4, r7, r1\n\t"
+    "smlatt r3, r4, r7, r3\n\t"
+    ".endm\n\t"
+    /* stride 2 (PM_ARM_PAIR_ROW_S2) */
+    ".macro pm_dw_row_s2 r\n\t"
+    "ldr r4, [\\r], #8\n\t"
+    "ldr r5, [\\r, #-4]\n\t"
+    "ldr r7, [r11], #4\n\t"
+    "sxtb16 r6, r4\n\t"
+    "smlad r0, r6, r7, r0\n\t"
+    "sxtb16 r6, r5\n\t"
+    "smlad r2, r6, r7, r2\n\t"
+    "ldr r7, [r11], #4\n\t"
+    "smlabb r0, r6, r7, r0\n\t"
+    "sxtb16 r6, r5, ror #8\n\t"
+    "smlabt r1, r6, r7, r1\n\t"
+    "ldr r7, [r11], #4\n\t"
+    "sxtb16 r4, r4, ror #8\n\t"
+    "smlad r1, r4, r7, r1\n\t"
+    "smlad r3, r6, r7, r3\n\t"
+    "ldr r4, [\\r]\n\t"
+    "ldr r7, [r11], #4\n\t"
+    "sxtb16 r6, r4\n\t"
+    "smlabb r2, r6, r7, r2\n\t"
+    "sxtb16 r4, r4, ror #8\n\t"
+    "smlabt r3, r4, r7, r3\n\t"
+    ".endm\n\t"
+    /* x through the output stage (PM_ARM_REQUANT_ASM), saturated into x */
+    ".macro pm_dw_requant x\n\t"
+    "and r8, \\x, #0x80000000\n\t"
+    "adds r8, r8, r5\n\t"
+    "adc r9, r6, \\x, asr #31\n\t"
+    "smlal r8, r9, \\x, r4\n\t"
+    "asr \\x, r9, r7\n\t"
+    "ssat \\x, #8, \\x\n\t"
+    ".endm\n\t"
+    /* two columns of one channel: r0 the sums, r1 the outputs, both advanced */
+    ".macro pm_dw_two\n\t"
+    "ldrd r10, r11, [r0], #16\n\t"
+    "pm_dw_requant r10\n\t"
+    "pm_dw_requant r11\n\t"
+    "strb r10, [r1]\n\t"
+    "strb r11, [r1, r2]\n\t"
+    "add r1, r1, r2, lsl #1\n\t"
+    ".endm\n\t"
+    /* one channel's output row: r0 its first sum, r1 its first output, constants at [r12, #rec] */
+    ".macro pm_dw_channel rec\n\t"
+    "ldrd r4, r5, [r12, #(\\rec + 4)]\n\t"
+    "ldrd r6, r7, [r12, #(\\rec + 12)]\n\t"
+    "ldr r3, [lr, #40]\n\t"
+    "lsrs r3, r3, #1\n\t" /* an odd column pair first, then two pairs per step */
+    "bcc 6f\n\t"
+    "pm_dw_two\n"
+    "6:\n\t"
+    "cmp r3, #0\n\t"
+    "beq 3f\n"
+    "2:\n\t"
+    "pm_dw_two\n\t"
+    "pm_dw_two\n\t"
+    "subs r3, r3, #1\n\t"
+    "bne 2b\n"
+    "3:\n\t"
+    "ldr r3, [lr, #44]\n\t"
+    "cbz r3, 4f\n\t"
+    "ldr r10, [r0]\n\t"
+    "pm_dw_requant r10\n\t"
+    "strb r10, [r1]\n"
+    "4:\n\t"
+    ".endm\n\t"
+    ".macro pm_dw_pair_rows name, row, words\n\t"
+    ".pushsection .text.\\name, \"ax\", %progbits\n\t"
+    ".p2align 2\n\t"
+    ".global \\name\n\t"
+    ".thumb_func\n\t"
+    ".type \\name, %function\n"
+    "\\name:\n\t"
+    "push {r4-r11, lr}\n\t"
+    "push {r0}\n"
+    "1:\n\t"
+    "ldr r12, [sp]\n\t"
+    "ldm r12, {r8-r11}\n\t"
+    "ldrd r12, lr, [r12, #16]\n"
+    "5:\n\t"
+    "ldrd r0, r1, [r11], #8\n\t"
+    "mov r2, r0\n\t"
+    "mov r3, r1\n\t"
+    "\\row r8\n\t"
+    "\\row r9\n\t"
+    "\\row r10\n\t"
+    "sub r11, r11, #\\words\n\t"
+    "strd r0, r2, [r12], #8\n\t"
+    "strd r1, r3, [r12], #8\n\t"
+    "cmp r12, lr\n\t"
+    "blo 5b\n\t"
+    "ldr lr, [sp]\n\t"
+    "ldr r12, [lr, #24]\n\t"
+    "ldr r2, [lr, #32]\n\t"
+    "ldr r0, [lr, #16]\n\t"
+    "ldr r1, [lr, #28]\n\t"
+    "pm_dw_channel 0\n\t"
+    "ldr r0, [lr, #16]\n\t"
+    "ldr r1, [lr, #28]\n\t"
+    "adds r0, r0, #8\n\t"
+    "adds r1, r1, #1\n\t"
+    "pm_dw_channel 20\n\t"
+    "ldr r0, [lr, #36]\n\t"
+    "ldm lr, {r1-r3}\n\t"
+    "add r1, r1, r0\n\t"
+    "add r2, r2, r0\n\t"
+    "add r3, r3, r0\n\t"
+    "stm lr, {r1-r3}\n\t"
+    "ldr r0, [lr, #12]\n\t"
+    "adds r0, r0, #\\words\n\t"
+    "str r0, [lr, #12]\n\t"
+    "ldr r0, [lr, #24]\n\t"
+    "adds r0, r0, #40\n\t"
+    "str r0, [lr, #24]\n\t"
+    "ldr r0, [lr, #28]\n\t"
+    "adds r0, r0, #2\n\t"
+    "str r0, [lr, #28]\n\t"
+    "ldr r0, [lr, #48]\n\t"
+    "subs r0, r0, #1\n\t"
+    "str r0, [lr, #48]\n\t"
+    "bne 1b\n\t"
+    "add sp, sp, #4\n\t"
+    "pop {r4-r11, pc}\n\t"
+    ".size \\name, . - \\name\n\t"
+    ".popsection\n\t"
+    ".endm\n\t"
+    "pm_dw_pair_rows pm_dw_pair_rows_s1, pm_dw_row_s1, 44\n\t"
+    "pm_dw_pair_rows pm_dw_pair_rows_s2, pm_dw_row_s2, 56\n");
+#else
+#define PM_ARM_DW_FUSED 0
+#endif
+
 /* The pairs kernel: per output row, the input rows it reads not yet in the ring are copied in
  * (padding rows: zero points), then each channel pair's sums and output stage. The ring's
  * padding columns hold zero points from the start and are never written. */
@@ -543,6 +748,9 @@ static void depthwise_pairs(const pm_depthwise_conv_s8_arm_params *p, const int8
   void (*requant)(const pm_depthwise_conv_s8_arm_params *, const int32_t *, int32_t, int8_t *) =
       p->act_min == -128 && p->act_max == 127 ? requant_pair_rows_full : requant_pair_rows_clamped;
   int32_t b, oy, iy, j;
+#if PM_ARM_DW_FUSED
+  const int fused = p->act_min == -128 && p->act_max == 127 && p->output_offset == 0;
+#endif
   memset(ring, p->input_zero_point, (size_t)(span * row_bytes));
   for (b = 0; b < g->batches; ++b) {
     const int8_t *image = input + b * g->in_h * g->in_w * g->in_c;
@@ -563,6 +771,21 @@ static void depthwise_pairs(const pm_depthwise_conv_s8_arm_params *p, const int8
         }
       }
       next = iy0 + span;
+#if PM_ARM_DW_FUSED
+      if (fused) {
+        pm_dw_pair_job job;
+        job.r0 = r0, job.r1 = r1, job.r2 = r2, job.w = weights, job.acc = acc, job.acc_end = acc + 4 * steps;
+        job.channels = p->channels, job.out = out, job.out_stride = g->out_c, job.pair_bytes = 2 * p->row_len;
+        job.half = g->out_w / 2, job.odd = g->out_w % 2, job.pairs = g->in_c / 2;
+        if (g->stride_w == 1) {
+          pm_dw_pair_rows_s1(&job);
+        } else {
+          pm_dw_pair_rows_s2(&job);
+        }
+        out += g->out_w * g->out_c;
+        continue;
+      }
+#endif
       for (j = 0; j < g->in_c; j += 2, w += words) {
         const int32_t at = j * p->row_len; /* the pair's row: 2 * row_len bytes from here */
         pair_sums(r0 + at, r1 + at, r2 + at, w, acc + j * 2 * steps, steps, g->stride_w);

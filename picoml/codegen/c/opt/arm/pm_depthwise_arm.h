@@ -26,7 +26,10 @@
  * pair of c + 1 (stride 1), or the pair of c, the w[f][2] word, the pair of c + 1, the w[f][2]
  * word again (stride 2). The sums of a whole output row go to int32 (per channel pair, per
  * output column pair: c at x, x + 1, c + 1 at x, x + 1), then through the output stage, channel
- * by channel with its constants in registers.
+ * by channel with its constants in registers. Where the activation spans all of int8 and the
+ * output zero point is folded (GCC, optimised builds), one assembly routine per output row does
+ * both phases pair by pair (pm_dw_pair_rows_s1/_s2: the sums of one pair, then its two channels'
+ * output stage), so the sums of only one pair are stored.
  */
 #ifndef PICOML_DEPTHWISE_ARM_H
 #define PICOML_DEPTHWISE_ARM_H
