@@ -21,7 +21,7 @@ def arm_conv_scratch(depth: int) -> int:
     return 0 if groups <= ARM_STACK_GROUPS else 36 * groups
 
 
-DEPTHWISE_PLANE_BUDGET = 2048  # bytes of widened rows a band of pm_depthwise_conv_s8_arm may hold
+DEPTHWISE_PLANE_BUDGET = 4096  # bytes of widened rows a band of pm_depthwise_conv_s8_arm may hold
 DEPTHWISE_DIRECT_PIXELS = 64   # output pixels up to which the NHWC kernel beats widening planes,
 DEPTHWISE_DIRECT_WIDTH = 8     # or output widths (measured on person_detect and the MLPerf KWS)
 DEPTHWISE_DIRECT_TAPS = 25     # PM_ARM_DIRECT_TAPS
@@ -41,15 +41,18 @@ def depthwise_pairs_apply(in_c: int, multiplier: int, kernel: tuple[int, int], s
 
 DEPTHWISE_PAIRS_MIN_WIDTH = 4    # narrower outputs: the per-channel output stage dominates (NHWC wins)
 DEPTHWISE_PAIRS_MAX_WIDTH_S1 = 16  # wider stride-1 outputs: the int16 planes win (measured, person_detect)
+DEPTHWISE_PAIRS_BUDGET = 8192  # bytes of int8 channel-pair rows a band of the pairs kernel may hold
 
 
 def arm_depthwise_layout(in_c: int, multiplier: int, out_h: int, out_w: int, kernel: tuple[int, int],
                          stride: tuple[int, int], dilation: tuple[int, int]) -> dict[str, int]:
     """How ``pm_depthwise_conv_s8_arm`` runs an op, and its scratch bytes. 3x3 kernels with depth
     multiplier 1 and whole groups of four channels run ``pairs`` (outputs at least
-    DEPTHWISE_PAIRS_MIN_WIDTH wide, stride-1 ones narrower than DEPTHWISE_PAIRS_MAX_WIDTH_S1) (channel-pair int8 rows in a
-    ring of 2 * dilation_h + 1 rows of ``row_len`` columns, then a row of int32 sums of every
-    channel, column count rounded up to even). Other small or narrow images with depth multiplier 1 and whole groups of four channels
+    DEPTHWISE_PAIRS_MIN_WIDTH wide, stride-1 ones narrower than DEPTHWISE_PAIRS_MAX_WIDTH_S1):
+    bands of ``band`` output rows (one for odd widths, else as many as keep the input rows they
+    read within DEPTHWISE_PAIRS_BUDGET bytes) read channel-pair int8 rows of ``row_len``
+    columns, then int32 sums: a row of every channel, or a band of one channel pair (column
+    counts rounded up to even). Other small or narrow images with depth multiplier 1 and whole groups of four channels
     run ``direct`` (NHWC; the scratch is a row of zero points). Otherwise planes: input channels
     widened together (``group``), output rows per band (as many as fit DEPTHWISE_PLANE_BUDGET
     bytes, at least one), int16 values per widened row (``row_len``: the padded width plus
@@ -59,9 +62,15 @@ def arm_depthwise_layout(in_c: int, multiplier: int, out_h: int, out_w: int, ker
             and (stride[1] == 2 or out_w < DEPTHWISE_PAIRS_MAX_WIDTH_S1)):
         steps = (out_w + 1) // 2
         columns = 2 * steps * stride[1] + 2  # covers the padded input too (see pm_depthwise_arm.c)
-        span = 2 * dilation[0] + 1
-        return {"kernel": DEPTHWISE_PAIRS, "group": group, "band": 1, "row_len": columns,
-                "scratch_bytes": span * in_c * columns + 8 * steps * in_c}
+
+        def rows_bytes(band: int) -> int:  # the input rows a band of output rows reads
+            return ((band - 1) * stride[0] + 2 * dilation[0] + 1) * in_c * columns
+
+        band = 1  # even widths: several output rows per call (their sums are one run of pairs)
+        while out_w % 2 == 0 and band < out_h and rows_bytes(band + 1) <= DEPTHWISE_PAIRS_BUDGET:
+            band += 1
+        return {"kernel": DEPTHWISE_PAIRS, "group": group, "band": band, "row_len": columns,
+                "scratch_bytes": rows_bytes(band) + 4 * max(2 * steps * in_c, 4 * steps * band)}
     width = (out_w - 1) * stride[1] + (kernel[1] - 1) * dilation[1] + 1
     row_len = width + 8 + (width % 2)  # the 3x3 loops read up to 7 values past the width
     span = (kernel[0] - 1) * dilation[0] + 1

@@ -229,7 +229,8 @@ def test_depthwise_grid_in_emulator(mode):
     check_arm(cases, {"pm_depthwise_conv_s8_arm": len(dsp) - as_conv, "pm_conv_s8_arm": as_conv})
 
 
-def _depthwise(seed, h, w, c, m, k, stride, padding, act="RELU6", dilation=1, ties=False, tiny=False):
+def _depthwise(seed, h, w, c, m, k, stride, padding, act="RELU6", dilation=1, ties=False, tiny=False,
+               dilation_w=None):
     """A random depthwise op; ``tiny``: every other channel gets a multiplier below 2^-25 (a
     right shift past 24: the zero point is added after the shift, not folded)."""
     rng = np.random.default_rng(seed)
@@ -245,7 +246,8 @@ def _depthwise(seed, h, w, c, m, k, stride, padding, act="RELU6", dilation=1, ti
     ow = -(-w // stride) if padding == "SAME" else (w - (kw - 1) * dilation - 1) // stride + 1
     y = tensor("y", [1, oh, ow, cout], I8, 0.05 if not ties else 2 ** -7, int(rng.integers(-20, 21)))
     attrs = {"padding": padding, "stride_h": stride, "stride_w": stride, "dilation_h_factor": dilation,
-             "dilation_w_factor": dilation, "depth_multiplier": m, "fused_activation_function": act}
+             "dilation_w_factor": dilation if dilation_w is None else dilation_w, "depth_multiplier": m,
+             "fused_activation_function": act}
     g = single_op_graph("DEPTHWISE_CONV_2D", [x, wt, b], [y], attrs, version=6)
     return g, [random_input(g.input_tensors[0], rng)]
 
@@ -275,9 +277,17 @@ def test_depthwise_bands_and_shapes():
               _depthwise(19, 8, 9, 16, 1, (3, 3), 1, "VALID", "RELU"),
               _depthwise(20, 12, 6, 8, 1, (3, 3), 1, "SAME", "NONE", dilation=2),
               _depthwise(21, 6, 6, 128, 1, (3, 3), 1, "SAME", ties=True),
-              _depthwise(22, 24, 24, 32, 1, (3, 3), 2, "SAME", "NONE")]
+              _depthwise(22, 24, 24, 32, 1, (3, 3), 2, "SAME", "NONE"),
+              # even widths: several output rows per band; 12 rows of 64 channels take two
+              # bands (the second shorter, the rows both read moved down)
+              _depthwise(30, 14, 12, 64, 1, (3, 3), 1, "SAME")]
+    # planes: eight sums per loop pass after an odd four (widths 11: three fours, 16: four; stride
+    # 2), one input channel widened four pixels per word (and a tail of three)
+    cases += [_depthwise(32, 10, 16, 8, 1, (3, 3), 1, "SAME"), _depthwise(33, 9, 11, 1, 4, (3, 3), 1, "SAME"),
+              _depthwise(34, 9, 32, 3, 1, (3, 3), 2, "SAME", "NONE")]
     model = check_arm(cases, {"pm_depthwise_conv_s8_arm": len(cases) - 1, "pm_conv_s8_arm": 1})
-    assert model.project.files["model.c"].count(".kernel = 2") == 9  # PM_ARM_DW_PAIRS (with cases 1, 8, 13)
+    assert model.project.files["model.c"].count(".kernel = 2") == 10  # PM_ARM_DW_PAIRS (with cases 1, 8, 13)
+    assert ".band = 7" in model.project.files["model.c"]  # case 30's two bands
 
 
 @needs_emulator
@@ -292,9 +302,14 @@ def test_full_range_output_stages():
     cases += [_depthwise(23, 9, 9, 8, 1, (3, 3), 1, "SAME", "NONE"), _depthwise(24, 7, 5, 12, 1, (3, 3), 1, "SAME", "NONE"),
               _depthwise(25, 13, 11, 8, 1, (3, 3), 2, "SAME", "NONE"), _depthwise(26, 10, 9, 4, 1, (3, 3), 2, "SAME", "NONE"),
               _depthwise(27, 9, 7, 8, 1, (3, 3), 1, "SAME", "NONE", tiny=True),
-              _depthwise(28, 12, 12, 8, 1, (3, 3), 2, "VALID", "NONE", tiny=True)]
-    model = check_arm(cases, {"pm_conv_s8_arm": 3, "pm_depthwise_conv_s8_arm": 6})
-    assert model.project.files["model.c"].count(".kernel = 2") == 6  # PM_ARM_DW_PAIRS
+              _depthwise(28, 12, 12, 8, 1, (3, 3), 2, "VALID", "NONE", tiny=True),
+              # several bands of several rows (the last shorter): the fused rows, and the
+              # separate output stage of unfolded offsets
+              _depthwise(29, 12, 12, 64, 1, (3, 3), 1, "SAME", "NONE"),
+              _depthwise(31, 20, 20, 48, 1, (3, 3), 2, "SAME", "NONE", tiny=True)]
+    model = check_arm(cases, {"pm_conv_s8_arm": 3, "pm_depthwise_conv_s8_arm": 8})
+    assert model.project.files["model.c"].count(".kernel = 2") == 8  # PM_ARM_DW_PAIRS
+    assert ".band = 7" in model.project.files["model.c"] and ".band = 3" in model.project.files["model.c"]
     assert model.project.files["model.c"].count(".output_offset = 0") < 9  # some offsets not folded
 
 
@@ -424,7 +439,8 @@ def test_unoptimised_build_runs_the_c_loops():
              conv_graph(52, "int8_pt", (1, 1), 1, 1, "VALID", channels=(16, 6)),
              _depthwise(53, 11, 9, 8, 1, (3, 3), 1, "SAME"), _depthwise(54, 12, 10, 4, 1, (3, 3), 2, "SAME"),
              _depthwise(55, 6, 6, 8, 1, (3, 3), 1, "SAME"), _depthwise(56, 5, 5, 8, 1, (2, 2), 1, "VALID"),
-             fc_graph(57, "int8_pc", (2, 33), False, 7)]
+             fc_graph(57, "int8_pc", (2, 33), False, 7),
+             _depthwise(58, 14, 12, 64, 1, (3, 3), 1, "SAME", "NONE")]  # two bands of pair rows
     _emulator_modules()
     from picoml.targets.cortex_m import compile_cortex_m
 
@@ -448,3 +464,13 @@ def test_bench_cli_kernels_option(real, capsys):
         assert cli(["bench", model, "--kernels", kernels, "--json"]) == 0
         figures[kernels] = json.loads(capsys.readouterr().out)
     assert figures["optimized"]["instructions"] != figures["portable"]["instructions"]
+
+
+@needs_emulator
+def test_depthwise_row_dilation_only():
+    """Rows dilated, columns not: the pairs kernel's row bands and ring read every other input
+    row (stride 1 and 2, several bands, odd and even widths)."""
+    cases = [_depthwise(40, 30, 8, 8, 1, (3, 3), 1, "SAME", dilation=2, dilation_w=1),
+             _depthwise(41, 33, 12, 16, 1, (3, 3), 2, "SAME", "NONE", dilation=3, dilation_w=1),
+             _depthwise(42, 21, 7, 8, 1, (3, 3), 1, "SAME", "RELU", dilation=2, dilation_w=1)]
+    check_arm(cases, {})

@@ -5,6 +5,13 @@
 
 static inline void store32(void *p, uint32_t v) { memcpy(p, &v, 4); }
 
+/* GCC's optimised builds run the pairs kernel's fused assembly rows (pm_dw_pair_rows_s1/_s2) */
+#if defined(__OPTIMIZE__) && !defined(__clang__)
+#define PM_ARM_DW_FUSED 1
+#else
+#define PM_ARM_DW_FUSED 0
+#endif
+
 /* -- widening input rows into int16 planes -------------------------------------------------- */
 
 /* Input rows iy0 .. iy0 + count - 1 (of the image) of channels c0 .. c0 + group - 1 into the
@@ -42,7 +49,16 @@ static void widen_rows(const pm_depthwise_conv_s8_arm_params *p, const int8_t *i
       }
       if (x < in_w) r0[x] = src[0], r1[x] = src[1], r2[x] = src[2], r3[x] = src[3];
     } else {
-      for (x = 0; x < in_w; ++x, src += in_c) row[pad + x] = *src;
+      x = 0;
+      if (in_c == 1) { /* four pixels per word */
+        for (; x + 4 <= in_w; x += 4, src += 4) {
+          const int32_t v = pm_arm_load32(src);
+          const uint32_t e = (uint32_t)pm_arm_even(v), o = (uint32_t)pm_arm_odd(v);
+          store32(row + pad + x, pm_arm_pack_bottoms(e, o));
+          store32(row + pad + x + 2, pm_arm_pack_tops(e, o));
+        }
+      }
+      for (; x < in_w; ++x, src += in_c) row[pad + x] = *src;
     }
   }
 }
@@ -61,8 +77,8 @@ static void pad_columns(const pm_depthwise_conv_s8_arm_params *p, int16_t *plane
 /* -- a row of sums -------------------------------------------------------------------------- */
 
 /* 3x3 taps, no column dilation: acc[x] = bias + the taps of rows r0, r1, r2 at columns
- * s x .. s x + 2 (stride s = 1 or 2), four outputs per loop pass (n rounded up to a multiple
- * of 4: up to three values past the row, and reads up to 7 int16 past the padded width). k packs
+ * s x .. s x + 2 (stride s = 1 or 2), eight outputs per loop pass (n rounded up to a multiple
+ * of 4, an odd four first: up to three values past the row, and reads up to 7 int16 past the padded width). k packs
  * the weights in int16 lanes: k[f] = (w[f][0], w[f][1]) for rows f = 0..2,
  * k[3] = (w[0][2], w[1][2]), k[4] = (w[2][2], 0). Per row three word loads serve both
  * outputs: (x0, x1) and (x2, x3) and, for stride 1, (x1, x2) (SMLAD on the pairs, SMLAxy on
@@ -117,26 +133,37 @@ static inline void row_3x3(const int16_t *r0, const int16_t *r1, const int16_t *
   const int32_t *end = acc + n;
 #if defined(__OPTIMIZE__) && !defined(__clang__) /* clang keeps a frame pointer and lacks the registers */
   const int32_t k0 = k[0], k1 = k[1], k2 = k[2], k3 = k[3], k4 = k[4];
+  const int32_t odd = (n + 3) / 4 % 2; /* eight outputs per loop pass: an odd four first */
   int32_t a, b, t0, t1, t2;
   if (stride == 1) {
     __asm__ volatile(
+        "ldr %[t0], %[odd]\n\t"
+        "cmp %[t0], #0\n\t"
+        "bne 2f\n"
         "1:\n\t" PM_ARM_PAIR_3X3_S1 PM_ARM_PAIR_3X3_S1
+        "2:\n\t" PM_ARM_PAIR_3X3_S1 PM_ARM_PAIR_3X3_S1
         "ldr %[t0], %[end]\n\t"
         "cmp %[acc], %[t0]\n\t"
         "blo 1b\n"
         : [a] "=&r"(a), [b] "=&r"(b), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [r0] "+r"(r0),
           [r1] "+r"(r1), [r2] "+r"(r2), [acc] "+r"(acc)
-        : [k0] "r"(k0), [k1] "r"(k1), [k2] "r"(k2), [k3] "r"(k3), [k4] "m"(k4), [bias] "m"(bias), [end] "m"(end)
+        : [k0] "r"(k0), [k1] "r"(k1), [k2] "r"(k2), [k3] "r"(k3), [k4] "m"(k4), [bias] "m"(bias), [end] "m"(end),
+          [odd] "m"(odd)
         : "cc", "memory");
   } else { /* stride 2: the pairs (x0, x1), (x2, x3), (x4, x5): outputs at x0 and x2 */
     __asm__ volatile(
+        "ldr %[t0], %[odd]\n\t"
+        "cmp %[t0], #0\n\t"
+        "bne 2f\n"
         "1:\n\t" PM_ARM_PAIR_3X3_S2 PM_ARM_PAIR_3X3_S2
+        "2:\n\t" PM_ARM_PAIR_3X3_S2 PM_ARM_PAIR_3X3_S2
         "ldr %[t0], %[end]\n\t"
         "cmp %[acc], %[t0]\n\t"
         "blo 1b\n"
         : [a] "=&r"(a), [b] "=&r"(b), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [r0] "+r"(r0),
           [r1] "+r"(r1), [r2] "+r"(r2), [acc] "+r"(acc)
-        : [k0] "r"(k0), [k1] "r"(k1), [k2] "r"(k2), [k3] "r"(k3), [k4] "m"(k4), [bias] "m"(bias), [end] "m"(end)
+        : [k0] "r"(k0), [k1] "r"(k1), [k2] "r"(k2), [k3] "r"(k3), [k4] "m"(k4), [bias] "m"(bias), [end] "m"(end),
+          [odd] "m"(odd)
         : "cc", "memory");
   }
 #else
@@ -326,23 +353,48 @@ static void requant_row_clamped(const int32_t *acc, int32_t n, const int32_t *c,
 
 /* -- 3x3, depth multiplier 1: channel pairs (PM_ARM_DW_PAIRS) ----------------------------- */
 
-/* Input row `src` (in_w pixels of in_c channels) into a ring row: pair q of channels 2q, 2q + 1
- * is 2 * row_len bytes, the two channels' bytes per column, the input from column pad_w on.
- * Two pixels of four channels per step: two words in, a word to each of two pairs. */
+/* Input row `src` (in_w pixels of in_c channels) into a row of the scratch: pair q of channels
+ * 2q, 2q + 1 is 2 * row_len bytes, the two channels' bytes per column, the input from column
+ * pad_w on. Two pixels at a time (two words in, a word to each of two pairs, per four
+ * channels), then the odd last pixel; channels inner (eight per step) where there are more
+ * than 16 of them, else pixels inner (the per-pass work is then paid fewer times). */
 static void pair_row(const pm_depthwise_conv_s8_arm_params *p, const int8_t *src, int8_t *row) {
-  const int32_t in_w = p->w.in_w, in_c = p->w.in_c, pair_bytes = 2 * p->row_len;
+  const int32_t in_c = p->w.in_c, pair_bytes = 2 * p->row_len;
+  const int8_t *end = src + p->w.in_w * in_c;
+  int8_t *col = row + 2 * p->w.pad_w;
   int32_t q, x;
-  for (q = 0; q < in_c; q += 4) {
-    int8_t *d0 = row + q / 2 * pair_bytes + 2 * p->w.pad_w; /* channels q, q + 1 */
-    int8_t *d1 = d0 + pair_bytes;                            /* channels q + 2, q + 3 */
-    const int8_t *s = src + q;
-    for (x = 0; x + 2 <= in_w; x += 2, s += 2 * in_c) {
-      const uint32_t a = (uint32_t)pm_arm_load32(s), b = (uint32_t)pm_arm_load32(s + in_c);
-      store32(d0 + 2 * x, pm_arm_pack_bottoms(a, b));
-      store32(d1 + 2 * x, pm_arm_pack_tops(a, b));
+  if (in_c <= 16) { /* few channels: pixels inner, four channels per pass */
+    const int32_t in_w = p->w.in_w;
+    for (q = 0; q < in_c; q += 4, src += 4, col += 2 * pair_bytes) {
+      const int8_t *s = src;
+      for (x = 0; x + 2 <= in_w; x += 2, s += 2 * in_c) {
+        const uint32_t a = (uint32_t)pm_arm_load32(s), b = (uint32_t)pm_arm_load32(s + in_c);
+        store32(col + 2 * x, pm_arm_pack_bottoms(a, b));
+        store32(col + pair_bytes + 2 * x, pm_arm_pack_tops(a, b));
+      }
+      if (x < in_w) memcpy(col + 2 * x, s, 2), memcpy(col + pair_bytes + 2 * x, s + 2, 2);
     }
-    if (x < in_w) d0[2 * x] = s[0], d0[2 * x + 1] = s[1], d1[2 * x] = s[2], d1[2 * x + 1] = s[3];
+    return;
   }
+  for (; src + 2 * in_c <= end; src += 2 * in_c, col += 4) {
+    const int8_t *s = src, *last = src + in_c;
+    int8_t *d = col;
+    if (in_c % 8 == 4) { /* then eight channels per step (the loads pipeline) */
+      const uint32_t a = (uint32_t)pm_arm_load32(s), b = (uint32_t)pm_arm_load32(s + in_c);
+      store32(d, pm_arm_pack_bottoms(a, b));
+      store32(d + pair_bytes, pm_arm_pack_tops(a, b));
+      s += 4, d += 2 * pair_bytes;
+    }
+    for (; s < last; s += 8, d += 4 * pair_bytes) {
+      const uint32_t a = (uint32_t)pm_arm_load32(s), b = (uint32_t)pm_arm_load32(s + in_c);
+      const uint32_t e = (uint32_t)pm_arm_load32(s + 4), f = (uint32_t)pm_arm_load32(s + 4 + in_c);
+      store32(d, pm_arm_pack_bottoms(a, b));
+      store32(d + pair_bytes, pm_arm_pack_tops(a, b));
+      store32(d + 2 * pair_bytes, pm_arm_pack_bottoms(e, f));
+      store32(d + 3 * pair_bytes, pm_arm_pack_tops(e, f));
+    }
+  }
+  for (; src < end; src += 2, col += pair_bytes) memcpy(col, src, 2); /* the odd last pixel */
 }
 
 /* One kernel row of a step, stride 1: ldr A = columns (x, x + 1), B = (x + 1, x + 2), then
@@ -407,7 +459,7 @@ static void pair_row(const pm_depthwise_conv_s8_arm_params *p, const int8_t *src
   "cmp %[acc], %[T]\n\t"                                                                        \
   "blo 1b\n"
 
-/* The sums of one output row of the channel pair whose ring rows are r0, r1, r2 (at the first
+/* The sums of one output row of the channel pair whose input rows are r0, r1, r2 (at the first
  * output's first column) and weight stream w: `steps` column pairs into acc (4 words each). */
 PM_ARM_INLINE void pair_sums(const int8_t *r0, const int8_t *r1, const int8_t *r2, const int32_t *w, int32_t *acc,
                       int32_t steps, int32_t stride) {
@@ -517,7 +569,7 @@ PM_ARM_INLINE void requant_pair_rows(const pm_depthwise_conv_s8_arm_params *p, c
   int32_t x, h;
   if (full) {
     for (; c < end; c += 2 * PM_ARM_CHANNEL_WORDS, out += 2, acc += 4 * steps) {
-      if (offset == 0) {
+      if (offset == 0 && !PM_ARM_DW_FUSED) { /* (fused builds run these rows in pm_dw_pair_rows_*) */
         requant_pair_channel(acc, n, c, 0, out, stride, 1);
         requant_pair_channel(acc + 2, n, c + PM_ARM_CHANNEL_WORDS, 0, out + 1, stride, 1);
       } else {
@@ -551,27 +603,30 @@ static void requant_pair_rows_clamped(const pm_depthwise_conv_s8_arm_params *p, 
 
 /* -- the pairs kernel's fused rows (GCC, optimised builds) --------------------------------- */
 
-#if defined(__OPTIMIZE__) && !defined(__clang__)
-#define PM_ARM_DW_FUSED 1
-/* One output row of every channel pair, sums and output stage in one assembly routine (the
- * activation spans all of int8 and the output zero point is folded: SSAT #8 is the clamp and
- * no offset is added). Per pair: the PM_ARM_PAIR_STEP loop into acc (the end in LR, not in
- * memory), then each of the two channels' output stage with its constants in registers (two
- * columns per step, then the odd last one), then the pointers move to the next pair. The
- * routine keeps the job on the stack and updates it in place. Registers: r0-r3 sums, r4-r7
- * input and weight words, r8-r10 the ring rows, r11 the weight stream, r12 acc (MAC loop);
- * r4-r7 multiplier, round_lo, round_hi, shift, r8/r9 the 64-bit sum, r10/r11 two values, r0
- * acc, r1 out, r2 the output stride, r3 a count (output stage). */
+#if PM_ARM_DW_FUSED
+/* A band of output rows of every channel pair, sums and output stage in one assembly routine
+ * (the activation spans all of int8 and the output zero point is folded: SSAT #8 is the clamp
+ * and no offset is added). Per pair: the PM_ARM_PAIR_STEP loop into acc row by row (the row's
+ * end in LR, not in memory; the weights at fixed offsets; the four sums of a step stored with
+ * one STM, so channel c's columns come first), then each of the two channels' output stage
+ * over the band with its constants in registers (two columns per step, then the odd last one
+ * of a one-row band), then the pointers move to the next pair. The routine keeps the job on
+ * the stack and updates it in place. Registers: r0-r3 sums, r4-r7 input and weight words,
+ * r8-r10 the input rows, r11 the weight stream, r12 acc (MAC loop); r4-r7 multiplier,
+ * round_lo, round_hi, shift, r8/r9 the 64-bit sum, r10/r11 two values, r0 acc, r1 out, r2 the
+ * output stride, r3 a count (output stage). */
 typedef struct {
-  const int8_t *r0, *r1, *r2; /* 0, 4, 8: the pair's ring rows at the row's first column */
+  const int8_t *r0, *r1, *r2; /* 0, 4, 8: the pair's input rows for the band's first output row */
   const int32_t *w;           /* 12: the pair's weight stream */
-  int32_t *acc, *acc_end;     /* 16, 20: 4 int32 sums per step, and their end */
+  int32_t *acc, *acc_end;     /* 16, 20: 4 int32 sums per step, and the band's end */
   const int32_t *channels;    /* 24: the pair's two output-stage records */
   int8_t *out;                /* 28: channel c's output at column 0 */
   int32_t out_stride;         /* 32: out_c */
-  int32_t pair_bytes;         /* 36: ring bytes from one pair to the next */
-  int32_t half, odd;          /* 40, 44: out_w / 2 and out_w % 2 */
+  int32_t pair_bytes;         /* 36: row bytes from one pair to the next */
+  int32_t half, odd;          /* 40, 44: column pairs of the rows' outputs, and out_w % 2 (then one row) */
   int32_t pairs;              /* 48: channel pairs (left) */
+  int32_t row_skip;           /* 52: bytes from a row's end (after its steps) to the next output row's */
+  int32_t row_sums;           /* 56: sum bytes of one output row (16 per step) */
 } pm_dw_pair_job;
 
 void pm_dw_pair_rows_s1(pm_dw_pair_job *job);
@@ -580,50 +635,63 @@ void pm_dw_pair_rows_s2(pm_dw_pair_job *job);
 __asm__(
     ".syntax unified\n\t"
     ".thumb\n\t"
-    /* one kernel row of a stride-1 step (PM_ARM_PAIR_ROW_S1 with fixed registers) */
-    ".macro pm_dw_row_s1 r\n\t"
+    /* one kernel row of a stride-1 step (PM_ARM_PAIR_ROW_S1 with fixed registers: r0/r1 channel c
+     * at columns x / x + 1, r2/r3 channel c + 1, the row's weights at [r11, #o]) */
+    ".macro pm_dw_row_s1 r, o, first=0\n\t" /* first: r1, r3 start from the biases in r0, r2 */
     "ldr r4, [\\r], #4\n\t"
     "ldr r5, [\\r, #-2]\n\t"
-    "ldr r7, [r11], #4\n\t"
+    "ldr r7, [r11, #\\o]\n\t"
+    ".if \\first\n\t"
+    "sxtb16 r6, r5\n\t"
+    "smlad r1, r6, r7, r0\n\t"
+    "sxtb16 r6, r4\n\t"
+    "smlad r0, r6, r7, r0\n\t"
+    "ldr r7, [r11, #(\\o + 4)]\n\t"
+    "sxtb16 r5, r5, ror #8\n\t"
+    "smlad r3, r5, r7, r2\n\t"
+    "sxtb16 r4, r4, ror #8\n\t"
+    "smlad r2, r4, r7, r2\n\t"
+    ".else\n\t"
     "sxtb16 r6, r4\n\t"
     "smlad r0, r6, r7, r0\n\t"
     "sxtb16 r6, r5\n\t"
-    "smlad r2, r6, r7, r2\n\t"
-    "ldr r7, [r11], #4\n\t"
+    "smlad r1, r6, r7, r1\n\t"
+    "ldr r7, [r11, #(\\o + 4)]\n\t"
     "sxtb16 r4, r4, ror #8\n\t"
-    "smlad r1, r4, r7, r1\n\t"
+    "smlad r2, r4, r7, r2\n\t"
     "sxtb16 r5, r5, ror #8\n\t"
     "smlad r3, r5, r7, r3\n\t"
+    ".endif\n\t"
     "ldr r4, [\\r]\n\t"
-    "ldr r7, [r11], #4\n\t"
+    "ldr r7, [r11, #(\\o + 8)]\n\t"
     "sxtb16 r6, r4\n\t"
     "smlabb r0, r6, r7, r0\n\t"
-    "smlatb r2, r6, r7, r2\n\t"
+    "smlatb r1, r6, r7, r1\n\t"
     "sxtb16 r4, r4, ror #8\n\t"
-    "smlabt r1, r4, r7, r1\n\t"
+    "smlabt r2, r4, r7, r2\n\t"
     "smlatt r3, r4, r7, r3\n\t"
     ".endm\n\t"
     /* stride 2 (PM_ARM_PAIR_ROW_S2) */
-    ".macro pm_dw_row_s2 r\n\t"
+    ".macro pm_dw_row_s2 r, o, first=0\n\t" /* (no first form: the step copies the biases) */
     "ldr r4, [\\r], #8\n\t"
     "ldr r5, [\\r, #-4]\n\t"
-    "ldr r7, [r11], #4\n\t"
+    "ldr r7, [r11, #\\o]\n\t"
     "sxtb16 r6, r4\n\t"
     "smlad r0, r6, r7, r0\n\t"
     "sxtb16 r6, r5\n\t"
-    "smlad r2, r6, r7, r2\n\t"
-    "ldr r7, [r11], #4\n\t"
+    "smlad r1, r6, r7, r1\n\t"
+    "ldr r7, [r11, #(\\o + 4)]\n\t"
     "smlabb r0, r6, r7, r0\n\t"
     "sxtb16 r6, r5, ror #8\n\t"
-    "smlabt r1, r6, r7, r1\n\t"
-    "ldr r7, [r11], #4\n\t"
+    "smlabt r2, r6, r7, r2\n\t"
+    "ldr r7, [r11, #(\\o + 8)]\n\t"
     "sxtb16 r4, r4, ror #8\n\t"
-    "smlad r1, r4, r7, r1\n\t"
+    "smlad r2, r4, r7, r2\n\t"
     "smlad r3, r6, r7, r3\n\t"
     "ldr r4, [\\r]\n\t"
-    "ldr r7, [r11], #4\n\t"
+    "ldr r7, [r11, #(\\o + 12)]\n\t"
     "sxtb16 r6, r4\n\t"
-    "smlabb r2, r6, r7, r2\n\t"
+    "smlabb r1, r6, r7, r1\n\t"
     "sxtb16 r4, r4, ror #8\n\t"
     "smlabt r3, r4, r7, r3\n\t"
     ".endm\n\t"
@@ -669,7 +737,7 @@ __asm__(
     "strb r10, [r1]\n"
     "4:\n\t"
     ".endm\n\t"
-    ".macro pm_dw_pair_rows name, row, words\n\t"
+    ".macro pm_dw_pair_rows name, row, words, first\n\t"
     ".pushsection .text.\\name, \"ax\", %progbits\n\t"
     ".p2align 2\n\t"
     ".global \\name\n\t"
@@ -681,20 +749,33 @@ __asm__(
     "1:\n\t"
     "ldr r12, [sp]\n\t"
     "ldm r12, {r8-r11}\n\t"
-    "ldrd r12, lr, [r12, #16]\n"
+    "ldr lr, [r12, #56]\n\t"
+    "ldr r12, [r12, #16]\n\t"
+    "add lr, lr, r12\n"
     "5:\n\t"
-    "ldrd r0, r1, [r11], #8\n\t"
-    "mov r2, r0\n\t"
-    "mov r3, r1\n\t"
-    "\\row r8\n\t"
-    "\\row r9\n\t"
-    "\\row r10\n\t"
-    "sub r11, r11, #\\words\n\t"
-    "strd r0, r2, [r12], #8\n\t"
-    "strd r1, r3, [r12], #8\n\t"
+    "ldrd r0, r2, [r11]\n\t"
+    ".if !\\first\n\t"
+    "mov r1, r0\n\t"
+    "mov r3, r2\n\t"
+    ".endif\n\t"
+    "\\row r8, 8, \\first\n\t"
+    "\\row r9, (8 + (\\words - 8) / 3)\n\t"
+    "\\row r10, (8 + 2 * (\\words - 8) / 3)\n\t"
+    "stmia r12!, {r0-r3}\n\t"
     "cmp r12, lr\n\t"
     "blo 5b\n\t"
-    "ldr lr, [sp]\n\t"
+    "ldr lr, [sp]\n\t" /* a row done: the next row's, if any */
+    "ldr r4, [lr, #20]\n\t"
+    "cmp r12, r4\n\t"
+    "bhs 7f\n\t"
+    "ldr r4, [lr, #52]\n\t"
+    "add r8, r8, r4\n\t"
+    "add r9, r9, r4\n\t"
+    "add r10, r10, r4\n\t"
+    "ldr r4, [lr, #56]\n\t"
+    "add lr, r12, r4\n\t"
+    "b 5b\n"
+    "7:\n\t"
     "ldr r12, [lr, #24]\n\t"
     "ldr r2, [lr, #32]\n\t"
     "ldr r0, [lr, #16]\n\t"
@@ -729,69 +810,86 @@ __asm__(
     ".size \\name, . - \\name\n\t"
     ".popsection\n\t"
     ".endm\n\t"
-    "pm_dw_pair_rows pm_dw_pair_rows_s1, pm_dw_row_s1, 44\n\t"
-    "pm_dw_pair_rows pm_dw_pair_rows_s2, pm_dw_row_s2, 56\n");
-#else
-#define PM_ARM_DW_FUSED 0
+    "pm_dw_pair_rows pm_dw_pair_rows_s1, pm_dw_row_s1, 44, 1\n\t"
+    "pm_dw_pair_rows pm_dw_pair_rows_s2, pm_dw_row_s2, 56, 0\n");
 #endif
 
-/* The pairs kernel: per output row, the input rows it reads not yet in the ring are copied in
- * (padding rows: zero points), then each channel pair's sums and output stage. The ring's
- * padding columns hold zero points from the start and are never written. */
+/* The pairs kernel: per band of output rows, the input rows it reads are copied into the
+ * scratch (padding rows: zero points; rows the last band read too are moved down), then each
+ * channel pair's sums and output stage over the band (several rows only where out_w is even:
+ * the band's sums and outputs are then one run of column pairs). The padding columns hold zero
+ * points from the start and are never written. */
 static void depthwise_pairs(const pm_depthwise_conv_s8_arm_params *p, const int8_t *input, const int32_t *weights,
-                            int8_t *output, int8_t *ring) {
+                            int8_t *output, int8_t *rows) {
   const pm_arm_window *g = &p->w;
-  const int32_t span = 2 * g->dilation_h + 1, row_bytes = g->in_c * p->row_len, first = -g->pad_h;
+  const int32_t sh = g->stride_h, dh = g->dilation_h, band = p->band;
+  const int32_t span = (band - 1) * sh + 2 * dh + 1, row_bytes = g->in_c * p->row_len;
   const int32_t words = g->stride_w == 1 ? PM_ARM_DW_PAIR_WORDS_S1 : PM_ARM_DW_PAIR_WORDS_S2;
-  const int32_t steps = (g->out_w + 1) / 2;
-  int32_t *acc = (int32_t *)(ring + span * row_bytes);
+  const int32_t steps = (g->out_w + 1) / 2, keep = span - band * sh; /* rows two bands share */
+  const int ring = band == 1; /* one output row per band: a ring of rows (each copied once, none moved) */
+  int32_t *acc = (int32_t *)(rows + span * row_bytes);
   void (*requant)(const pm_depthwise_conv_s8_arm_params *, const int32_t *, int32_t, int8_t *) =
       p->act_min == -128 && p->act_max == 127 ? requant_pair_rows_full : requant_pair_rows_clamped;
-  int32_t b, oy, iy, j;
+  int32_t b, oy, r, j;
 #if PM_ARM_DW_FUSED
   const int fused = p->act_min == -128 && p->act_max == 127 && p->output_offset == 0;
 #endif
-  memset(ring, p->input_zero_point, (size_t)(span * row_bytes));
+  int32_t used = 0; /* slots written since this memset (the others hold zero points throughout) */
+  memset(rows, p->input_zero_point, (size_t)(span * row_bytes)); /* the padding columns */
   for (b = 0; b < g->batches; ++b) {
     const int8_t *image = input + b * g->in_h * g->in_w * g->in_c;
     int8_t *out = output + b * g->out_h * g->out_w * g->out_c;
-    int32_t next = first; /* the first input row not in the ring */
-    for (oy = 0; oy < g->out_h; ++oy) {
-      const int32_t iy0 = oy * g->stride_h - g->pad_h;
-      const int8_t *r0 = ring + (iy0 - first) % span * row_bytes;
-      const int8_t *r1 = ring + (iy0 + g->dilation_h - first) % span * row_bytes;
-      const int8_t *r2 = ring + (iy0 + 2 * g->dilation_h - first) % span * row_bytes;
-      const int32_t *w = weights;
-      for (iy = next > iy0 ? next : iy0; iy < iy0 + span; ++iy) {
-        int8_t *slot = ring + (iy - first) % span * row_bytes;
-        if (iy < 0 || iy >= g->in_h) {
-          memset(slot, p->input_zero_point, (size_t)row_bytes);
-        } else {
-          pair_row(p, image + iy * g->in_w * g->in_c, slot);
-        }
+    int32_t next = -g->pad_h; /* the first input row not copied yet */
+    for (oy = 0; oy < g->out_h; oy += band, out += band * g->out_w * g->out_c) {
+      const int32_t n = g->out_h - oy < band ? g->out_h - oy : band; /* output rows */
+      const int32_t iy0 = oy * sh - g->pad_h, read = (n - 1) * sh + 2 * dh + 1;
+      const int8_t *r0, *r1, *r2;
+      int32_t iy = iy0;
+      if (ring) {
+        iy = next > iy0 ? next : iy0;
+      } else if (oy > 0 && keep > 0) { /* words down (no memmove: it would add to the code) */
+        int32_t *to = (int32_t *)(void *)rows;
+        const int32_t *from = (const int32_t *)(const void *)(rows + band * sh * row_bytes);
+        for (j = 0; j < keep * row_bytes / 4; ++j) to[j] = from[j];
+        iy = iy0 + keep;
       }
-      next = iy0 + span;
+      for (; iy < iy0 + read; ++iy) {
+        const int32_t k = ring ? (iy + g->pad_h) % span : iy - iy0; /* the row's slot */
+        if (iy < 0 || iy >= g->in_h) {
+          if (k < used) memset(rows + k * row_bytes, p->input_zero_point, (size_t)row_bytes); /* else still so */
+        } else {
+          pair_row(p, image + iy * g->in_w * g->in_c, rows + k * row_bytes);
+        }
+        used = used > k ? used : k + 1;
+      }
+      next = iy0 + read;
+      r0 = rows + (ring ? (iy0 + g->pad_h) % span : 0) * row_bytes;
+      r1 = rows + (ring ? (iy0 + g->pad_h + dh) % span : dh) * row_bytes;
+      r2 = rows + (ring ? (iy0 + g->pad_h + 2 * dh) % span : 2 * dh) * row_bytes;
 #if PM_ARM_DW_FUSED
       if (fused) {
         pm_dw_pair_job job;
-        job.r0 = r0, job.r1 = r1, job.r2 = r2, job.w = weights, job.acc = acc, job.acc_end = acc + 4 * steps;
+        job.r0 = r0, job.r1 = r1, job.r2 = r2, job.w = weights;
+        job.acc = acc, job.acc_end = acc + 4 * steps * n;
         job.channels = p->channels, job.out = out, job.out_stride = g->out_c, job.pair_bytes = 2 * p->row_len;
-        job.half = g->out_w / 2, job.odd = g->out_w % 2, job.pairs = g->in_c / 2;
+        job.half = n * g->out_w / 2, job.odd = g->out_w % 2, job.pairs = g->in_c / 2;
+        job.row_skip = sh * row_bytes - steps * 4 * g->stride_w, job.row_sums = 16 * steps;
         if (g->stride_w == 1) {
           pm_dw_pair_rows_s1(&job);
         } else {
           pm_dw_pair_rows_s2(&job);
         }
-        out += g->out_w * g->out_c;
         continue;
       }
 #endif
-      for (j = 0; j < g->in_c; j += 2, w += words) {
-        const int32_t at = j * p->row_len; /* the pair's row: 2 * row_len bytes from here */
-        pair_sums(r0 + at, r1 + at, r2 + at, w, acc + j * 2 * steps, steps, g->stride_w);
+      for (r = 0; r < n; ++r) {
+        const int32_t *w = weights;
+        for (j = 0; j < g->in_c; j += 2, w += words) {
+          const int32_t at = r * sh * row_bytes + j * p->row_len; /* the pair's row: 2 * row_len bytes */
+          pair_sums(r0 + at, r1 + at, r2 + at, w, acc + j * 2 * steps, steps, g->stride_w);
+        }
+        requant(p, acc, steps, out + r * g->out_w * g->out_c);
       }
-      requant(p, acc, steps, out);
-      out += g->out_w * g->out_c;
     }
   }
 }

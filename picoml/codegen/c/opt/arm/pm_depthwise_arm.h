@@ -16,8 +16,8 @@
  * per pass over the window's taps, weights [KH][KW][C] (the scratch holds a row of zero points).
  *
  * 3x3 kernels with depth multiplier 1, whole groups of four channels and stride_w 1 or 2 run
- * `pairs`: the input rows a band reads are copied, still int8, into a ring of rows laid out
- * as channel pairs (for each pair c, c + 1: the bytes x[ix][c], x[ix][c + 1] for every padded
+ * `pairs`: the input rows a band of output rows reads are copied, still int8, into the scratch
+ * (rows the next band reads too are moved down, not copied again), laid out as channel pairs (for each pair c, c + 1: the bytes x[ix][c], x[ix][c + 1] for every padded
  * column ix, zero points outside the input), so one word load gives two neighbouring columns
  * of two channels, which SXTB16 splits into the (column, column + 1) int16 pairs of each
  * channel: SMLAD against packed weight pairs, two output columns of two channels per step.
@@ -27,9 +27,11 @@
  * word again (stride 2). The sums of a whole output row go to int32 (per channel pair, per
  * output column pair: c at x, x + 1, c + 1 at x, x + 1), then through the output stage, channel
  * by channel with its constants in registers. Where the activation spans all of int8 and the
- * output zero point is folded (GCC, optimised builds), one assembly routine per output row does
- * both phases pair by pair (pm_dw_pair_rows_s1/_s2: the sums of one pair, then its two channels'
- * output stage), so the sums of only one pair are stored.
+ * output zero point is folded (GCC, optimised builds), one assembly routine per band does both
+ * phases pair by pair (pm_dw_pair_rows_s1/_s2: the sums of one pair over the band's rows, then
+ * its two channels' output stage over them), so the sums of only one pair are stored. A band
+ * has several output rows only where out_w is even (their sums are then one run of column
+ * pairs, and their outputs one run of pixels).
  */
 #ifndef PICOML_DEPTHWISE_ARM_H
 #define PICOML_DEPTHWISE_ARM_H
@@ -57,16 +59,16 @@ typedef struct {
                        [KH][KW][C]), PM_ARM_DW_PAIRS (3x3, depth multiplier 1, in_c % 4 == 0,
                        stride_w 1 or 2, dilation_w 1; the int32 weight stream above) */
   int32_t group;    /* input channels widened together: 4 or 1 (planes) */
-  int32_t band;     /* output rows per band (planes) */
+  int32_t band;     /* output rows per band (planes; pairs: 1 where out_w is odd) */
   int32_t row_len;  /* planes: int16 values per widened row (the padded width + 8, even);
                        pairs: columns per channel-pair row (even) */
   const int32_t *channels; /* PM_ARM_CHANNEL_WORDS per output channel (pm_arm.h) */
 } pm_depthwise_conv_s8_arm_params;
 
 /* scratch: planes: group planes (rings) of ((band - 1) * stride_h + (KH - 1) * dilation_h + 1) rows of
- * row_len int16 values, then band * out_w + 3 int32 sums; pairs: a ring of 2 * dilation_h + 1 rows of
- * in_c * row_len bytes, then in_c * (out_w + 1) int32 sums; direct: in_c bytes (kernels/arm_scratch.py
- * computes the same) */
+ * row_len int16 values, then band * out_w + 3 int32 sums; pairs: (band - 1) * stride_h + 2 * dilation_h + 1
+ * rows of in_c * row_len bytes, then max(in_c * (out_w + 1), 8 * band * ((out_w + 1) / 2)) int32 sums;
+ * direct: in_c bytes (kernels/arm_scratch.py computes the same) */
 void pm_depthwise_conv_s8_arm(const pm_depthwise_conv_s8_arm_params *p, const int8_t *input, const int8_t *weights,
                               int8_t *output, void *scratch);
 
