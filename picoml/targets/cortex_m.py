@@ -50,6 +50,8 @@ CPUS = tuple(CPU_FLAGS)
 # (selected by the compiler's __ARM_FEATURE_DSP); "portable" builds with -DPM_PORTABLE.
 KERNELS = ("optimized", "portable")
 DSP_CPUS = ("cortex-m4", "cortex-m7", "cortex-m33")
+# Unicorn (pip) by default; QEMU with picoml's plugin (targets/qemu.py) is the optional fast path.
+EMULATORS = ("unicorn", "qemu")
 # -std=c99 also turns off floating-point contraction (no fused multiply-add), like the host build.
 C_FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-ffunction-sections", "-fdata-sections"]
 LD_FLAGS = ["-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs", "-Wl,--gc-sections"]
@@ -72,6 +74,7 @@ class TargetConfig:
     flash_wait_states: int = 0
     profile: bool = True
     kernels: str = "optimized"
+    emulator: str = "unicorn"
 
     def check(self) -> None:
         """Reject settings picoml cannot build or emulate."""
@@ -88,6 +91,20 @@ class TargetConfig:
             raise PicomlError("flash_kb and sram_kb must be at most 262144 (256 MB) each")
         if self.flash_wait_states < 0:
             raise PicomlError(f"flash_wait_states must be >= 0, got {self.flash_wait_states}")
+        if self.emulator not in EMULATORS:
+            raise PicomlError(f"emulator must be one of {', '.join(EMULATORS)}, got '{self.emulator}'")
+        if self.emulator == "qemu":
+            from picoml.targets.qemu import check_config
+
+            check_config(self.cpu, self.flash_bytes, self.sram_bytes)
+            if self.flash_wait_states:  # the plugin's flash-read counter does not count yet (QEMU 7.2)
+                raise PicomlError("the qemu emulator does not count flash reads: use emulator='unicorn' for "
+                                  "flash_wait_states > 0")
+
+    @property
+    def flash_origin(self) -> int:
+        """Where flash starts: STM32-style, or 0 on QEMU's MPS2 boards (their code memory)."""
+        return 0 if self.emulator == "qemu" else FLASH_ORIGIN
 
     @property
     def flash_bytes(self) -> int:
@@ -120,8 +137,10 @@ class MemoryFigures:
 def memory_figures(fw: Firmware, prefix: str = "model") -> MemoryFigures:
     """Split flash into code and weights and static SRAM into arena and the rest."""
     in_ram = [s for s in fw.sections if s.alloc and s.address >= RAM_ORIGIN and s.name != ".stack"]
-    # by load address: the initial values of .data are stored in flash too
-    flash = sum(s.size for s in fw.sections if s.alloc and not s.nobits and s.load_address < RAM_ORIGIN)
+    # by load address: the initial values of .data are stored in flash too; .pm_qemu holds the
+    # QEMU build's I/O code (qemu.py), which is not part of the firmware being measured
+    flash = sum(s.size for s in fw.sections
+                if s.alloc and not s.nobits and s.load_address < RAM_ORIGIN and s.name != ".pm_qemu")
     weights = sum(s.size for s in fw.all_symbols
                   if s.kind == "OBJECT" and s.file == f"{prefix}.c" and s.address < RAM_ORIGIN)
     arena = next((s.size for s in fw.all_symbols if s.name == "pm_arena" and s.file == f"{prefix}.c"), 0)
@@ -139,20 +158,23 @@ def toolchain() -> str:
     return gcc
 
 
-def linker_script(flash_bytes: int, ram_bytes: int) -> str:
+def linker_script(flash_bytes: int, ram_bytes: int, flash_origin: int = FLASH_ORIGIN) -> str:
     """The firmware's linker script for the given memory sizes."""
     text = (FIRMWARE_DIR / "linker.ld.in").read_text()
-    for key, value in {"FLASH_ORIGIN": f"{FLASH_ORIGIN:#010x}", "FLASH_BYTES": str(flash_bytes),
+    for key, value in {"FLASH_ORIGIN": f"{flash_origin:#010x}", "FLASH_BYTES": str(flash_bytes),
                        "RAM_ORIGIN": f"{RAM_ORIGIN:#010x}", "RAM_BYTES": str(ram_bytes),
                        "STACK_MIN": str(STACK_MIN_BYTES)}.items():
         text = text.replace(f"@{key}@", value)
     return text
 
 
-def firmware_files(project: CProject) -> dict[str, str]:
-    """The generated project plus the firmware sources (bench main specialised for its prefix)."""
+def firmware_files(project: CProject, qemu: bool = False) -> dict[str, str]:
+    """The generated project plus the firmware sources (bench main specialised for its prefix);
+    ``qemu`` adds the semihosting I/O of the QEMU build."""
     files = {n: t for n, t in project.files.items() if n.endswith((".c", ".h")) and n != "main.c"}
     files["startup.c"] = (FIRMWARE_DIR / "startup.c").read_text()
+    if qemu:  # sorts after the model's sources: their code keeps its addresses
+        files["qemu_io.c"] = (FIRMWARE_DIR / "qemu_io.c").read_text()
     files["pm_profile.h"] = (FIRMWARE_DIR / "pm_profile.h").read_text()
     files["bench_main.c"] = ((FIRMWARE_DIR / "bench_main.c.in").read_text()
                              .replace("@PU@", project.prefix.upper()).replace("@P@", project.prefix))
@@ -167,10 +189,11 @@ def cache_dir() -> Path:
 def build_firmware(project: CProject, config: TargetConfig) -> Path:
     """Compile and link the firmware ELF (cached); :class:`ResourceError` if it does not fit."""
     gcc = toolchain()
-    files = firmware_files(project)
+    qemu = config.emulator == "qemu"
+    files = firmware_files(project, qemu)
     cflags = [*CPU_FLAGS[config.cpu], config.opt, *C_FLAGS] + (["-DPICOML_PROFILE"] if config.profile else []) \
-        + ([] if config.kernels == "optimized" else ["-DPM_PORTABLE"])
-    script = linker_script(config.flash_bytes, config.sram_bytes)
+        + ([] if config.kernels == "optimized" else ["-DPM_PORTABLE"]) + (["-DPICOML_QEMU"] if qemu else [])
+    script = linker_script(config.flash_bytes, config.sram_bytes, config.flash_origin)
     h = hashlib.sha256(repr((gcc, cflags, LD_FLAGS, script, sorted(files.items()))).encode())
     out = cache_dir() / h.hexdigest()[:24] / "firmware.elf"
     if out.exists():
@@ -250,9 +273,14 @@ class CortexMModel:
         self.firmware = Firmware(elf_path)
         self.memory = memory_figures(self.firmware, project.prefix)
         check_fits(self.memory, config, stack=STACK_MIN_BYTES)
-        self.emulator = Emulator(self.firmware, config.cpu, (FLASH_ORIGIN, config.flash_bytes),
-                                 (RAM_ORIGIN, config.sram_bytes),
-                                 CycleModel(cost_table(config.cpu), config.flash_wait_states))
+        cycle_model = CycleModel(cost_table(config.cpu), config.flash_wait_states)
+        flash, ram = (config.flash_origin, config.flash_bytes), (RAM_ORIGIN, config.sram_bytes)
+        if config.emulator == "qemu":
+            from picoml.targets.qemu import QemuEmulator
+
+            self.emulator: Any = QemuEmulator(self.firmware, config.cpu, flash, ram, cycle_model)
+        else:
+            self.emulator = Emulator(self.firmware, config.cpu, flash, ram, cycle_model)
         self.reference = Interpreter(graph)
         self.last: Optional[dict[str, Any]] = None
 
@@ -364,19 +392,25 @@ def mismatch(got: list[np.ndarray], expected: list[np.ndarray], float_rtol: floa
 
 def compile_cortex_m(graph: Graph, cpu: str = "cortex-m4", opt: str = "-O2", flash_kb: int = 1024,
                      sram_kb: int = 320, clock_mhz: float = 120, flash_wait_states: int = 0,
-                     profile: bool = True, kernels: str = "optimized") -> CortexMModel:
+                     profile: bool = True, kernels: str = "optimized", emulator: str = "unicorn") -> CortexMModel:
     """Build ``graph`` into Cortex-M firmware and load it in the emulator (see the module docstring).
 
     ``kernels="optimized"`` (default) runs the DSP kernels of ``codegen/c/opt/arm`` on cores
     that have the extension (M4, M7, M33) and the portable ones elsewhere; ``"portable"``
     builds with ``-DPM_PORTABLE``, the reference kernels everywhere.
+    ``emulator="qemu"`` runs the firmware in ``qemu-system-arm`` (:mod:`.qemu`) instead
+    of Unicorn, with the same figures.
     Raises :class:`ResourceError` when the model does not fit ``flash_kb`` or ``sram_kb``.
     """
     from picoml.codegen import generate
 
     config = TargetConfig(cpu, opt, flash_kb, sram_kb, float(clock_mhz), int(flash_wait_states), bool(profile),
-                          kernels)
+                          kernels, emulator)
     config.check()
+    if emulator == "qemu":
+        from picoml.targets.qemu import qemu_binary
+
+        qemu_binary()  # fail before a long build
     try:
         import elftools  # noqa: F401
         import unicorn  # noqa: F401

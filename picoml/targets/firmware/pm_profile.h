@@ -26,6 +26,8 @@
 
 #define PM_STR_(x) #x
 #define PM_STR(x) PM_STR_(x)
+
+#ifndef PICOML_QEMU
 #define PM_MARK(code) __asm__ volatile("bkpt " PM_STR(code) ::: "memory")
 
 /* Stop the emulator with a value in r0 (never returns). */
@@ -34,6 +36,35 @@
     register uint32_t pm_r0_ __asm__("r0") = (uint32_t)(value);            \
     for (;;) __asm__ volatile("bkpt " PM_STR(code) : : "r"(pm_r0_) : "memory"); \
   } while (0)
+#else
+/* The QEMU build (-DPICOML_QEMU, picoml/targets/qemu.py): QEMU's plugins cannot read registers
+ * or memory, and a BKPT would fault there. Every mark keeps the BKPT's size and asm constraints,
+ * so all code but qemu_io.c (linked apart, in .pm_qemu) is the same instructions at the same
+ * addresses as in the Unicorn build:
+ *   - a mark is an unallocated 16-bit hint 0xBFx0 (x = 5..11; executed as a NOP), which the
+ *     plugin recognises; FAULT's makes the plugin stop QEMU;
+ *   - READY and EXIT are SVCs: the handler (qemu_io.c) reads the inputs, or writes the outputs
+ *     and the stack area, through semihosting. */
+#define PM_QEMU_0x01 "svc 1"
+#define PM_QEMU_0x02 ".inst.n 0xbf60"
+#define PM_QEMU_0x03 ".inst.n 0xbf70"
+#define PM_QEMU_0x10 ".inst.n 0xbf80"
+#define PM_QEMU_0x11 ".inst.n 0xbf90"
+#define PM_QEMU_0x7E "svc 126"
+#define PM_QEMU_0x7F ".inst.n 0xbfb0"
+#define PM_QEMU_READY_HINT ".inst.n 0xbf50"
+#define PM_QEMU_EXIT_HINT ".inst.n 0xbfa0"
+#define PM_QEMU_INSN(code) PM_QEMU_##code
+#define PM_MARK_(code) __asm__ volatile(PM_QEMU_INSN(code) ::: "memory")
+#define PM_MARK(code) PM_MARK_(code)
+#define PM_MARK_STOP_(code, value)                                           \
+  do {                                                                       \
+    register uint32_t pm_r0_ __asm__("r0") = (uint32_t)(value);              \
+    for (;;) __asm__ volatile(PM_QEMU_INSN(code) : : "r"(pm_r0_) : "memory"); \
+  } while (0)
+#define PM_MARK_STOP(code, value) PM_MARK_STOP_(code, value)
+void pm_qemu_svc(void);
+#endif
 
 #define PM_OP_BEGIN(index) do { (void)(index); PM_MARK(PM_MARK_OP_BEGIN); } while (0)
 #define PM_OP_END(index) do { (void)(index); PM_MARK(PM_MARK_OP_END); } while (0)

@@ -38,5 +38,11 @@ __attribute__((section(".isr_vector"), used)) const pm_vector pm_vectors[16] = {
     (pm_vector)(uintptr_t)&_estack, /* initial stack pointer: top of SRAM */
     Reset_Handler, Fault_Handler /* NMI */, Fault_Handler /* HardFault */,
     Fault_Handler /* MemManage */, Fault_Handler /* BusFault */, Fault_Handler /* UsageFault */,
-    0, 0, 0, 0, Fault_Handler /* SVCall */, 0, 0, Fault_Handler /* PendSV */, Fault_Handler /* SysTick */,
+    0, 0, 0, 0,
+#ifdef PICOML_QEMU
+    pm_qemu_svc /* SVCall: the READY mark (pm_profile.h) */,
+#else
+    Fault_Handler /* SVCall */,
+#endif
+    0, 0, Fault_Handler /* PendSV */, Fault_Handler /* SysTick */,
 };
