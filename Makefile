@@ -7,7 +7,7 @@ STAMP   := $(VENV)/.installed
 LCE_VENV := .venv-lce
 LCE_PINS := larq-compute-engine==0.16.0 tensorflow-cpu==2.16.2 tf-keras==2.16.0 larq==0.14.0 "numpy<2"
 
-.PHONY: demo demo-kws test test-all test-peers bench clean
+.PHONY: demo demo-kws kws-tools test test-all test-peers bench clean
 
 $(BIN)/python:
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) (set PY=...)"; exit 2; }
@@ -22,7 +22,18 @@ $(STAMP): $(BIN)/python pyproject.toml requirements-lock.txt
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
 
-demo-kws: $(STAMP)
+# The keyword-spotting demo synthesises its dataset with espeak-ng and flite (Debian packages):
+# installed here when missing and we are root (as on CI), else a clear message.
+KWS_TOOLS := espeak-ng flite sox
+kws-tools:
+	@missing=""; for t in $(KWS_TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "make demo-kws needs:$$missing (Debian: sudo apt-get install$$missing)"; exit 2; fi; \
+	fi
+
+demo-kws: $(STAMP) kws-tools
 	$(BIN)/python examples/demo_kws.py
 
 test: $(STAMP)
