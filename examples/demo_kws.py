@@ -1,6 +1,6 @@
 """picoml keyword-spotting demo: synthetic speech to an always-on keyword spotter on a Cortex-M4.
 
-1. Data: the synthetic espeak-ng dataset (``picoml.data.speech``; generated once, ~60 s, then
+1. Data: the synthetic espeak-ng + flite dataset (``picoml.data.speech``; generated once, ~90 s, then
    cached), micro_speech int8 features [49, 40], TFLM micro_speech's 4 labels (silence,
    unknown, yes, no); voices split between train, validation and test.
 2. Training with rich progress bars: the zoo's DS-CNN (float, then int8 quantization-aware),

@@ -1,16 +1,20 @@
-"""Keyword-spotting data: synthetic Speech Commands-like clips made with espeak-ng, and a
-loader for the real Speech Commands v2 folder; both give the same :class:`SpeechDataset`.
+"""Keyword-spotting data: synthetic Speech Commands-like clips made with two speech engines
+(espeak-ng and flite), and a loader for the real Speech Commands v2 folder; both give the same
+:class:`SpeechDataset`.
 
 Synthetic clips (:func:`make_dataset`): each of the 10 keywords and ~35 other ("unknown")
-words is spoken by espeak-ng with a random accent (``BASE_VOICES``), speaker variant
-(``VARIANTS``), pitch and speed, resampled to 16 kHz, trimmed, scaled to a random peak level,
-optionally reverberated (a synthetic exponentially decaying impulse response), placed at a
-random time in the 1 s window and mixed with background noise (white, pink, brown or mains
-hum at 5-40 dB SNR, or babble made of other clips of the same split at 15-40 dB). "silence"
-clips are noise only. The split is by speaker variant: validation and test clips come from
-variants that training never hears. Everything follows from the seed; results are cached
-under ``~/.cache/picoml/speech/<hash of the parameters>/`` (``$PICOML_CACHE`` moves the root).
-The default 500 clips per class (6,000 clips, 186 MB) take about a minute on 2 cores.
+words is spoken either by espeak-ng with a random accent (``BASE_VOICES``), speaker variant
+(``VARIANTS``), pitch and speed, or (a ``FLITE_SHARE`` of the clips) by one of flite's voices
+(``FLITE_VOICES``: other synthesis methods, diphone and statistical parametric, so other
+timbres) at a random F0 and duration. Each utterance is resampled to 16 kHz, trimmed, scaled to
+a random peak level, optionally reverberated (a synthetic exponentially decaying impulse
+response), placed at a random time in the 1 s window and mixed with background noise (white,
+pink, brown or mains hum at 5-40 dB SNR, or babble made of other clips of the same split at
+15-40 dB). "silence" clips are noise only. The split is by speaker: validation and test clips
+come from espeak-ng variants and flite voices that training never hears. Everything follows
+from the seed; results are cached under ``~/.cache/picoml/speech/<hash of the parameters>/``
+(``$PICOML_CACHE`` moves the root). The default 500 clips per class (6,000 clips, 186 MB) take
+about a minute on 2 cores.
 """
 from __future__ import annotations
 
@@ -40,8 +44,11 @@ SPLITS = ("train", "val", "test")
 # Speech Commands' auxiliary words plus a few more: everything that is not a keyword.
 UNKNOWN_WORDS = ("bed", "bird", "cat", "dog", "happy", "house", "marvin", "sheila", "tree", "wow", "zero", "one",
                  "two", "three", "four", "five", "six", "seven", "eight", "nine", "backward", "forward", "follow",
-                 "learn", "visual", "hello", "yellow", "water", "maybe", "later", "open", "never", "table", "yet",
-                 "know", "dawn", "top")
+                 "learn", "visual", "hello", "yellow", "water", "maybe", "later", "open", "never", "table", "music",
+                 "apple", "paper", "river")
+# Not in UNKNOWN_WORDS on purpose: words that sound like a keyword ("know" is "no"; "yet", "dawn",
+# "top" differ from "yes", "down", "stop" in one consonant), which would teach the models that
+# a keyword is "unknown".
 # espeak-ng accents (all splits) and speaker variants (split between train, val and test).
 BASE_VOICES = ("en", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us-nyc", "en-gb-x-gbclan",
                "en-gb-x-gbcwmd")
@@ -52,10 +59,18 @@ VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2", "f3", "f
             "Mario", "max", "Michael", "michel", "miguel", "Mike", "Mr", "Nguyen", "pablo", "paul", "pedro",
             "quincy", "rob", "robert", "steph", "steph2", "steph3", "Storm", "travis", "victor", "zac", "anika",
             "norbert", "sandro", "shelby", "grandma", "grandpa", "whisper", "whisperf", "croak")
-NOISES = ("none", "white", "pink", "brown", "hum", "babble")
-SILENCE_NOISES = ("white", "pink", "brown", "hum", "mixed", "quiet")
-GENERATOR_VERSION = 2  # bump when the synthesis or augmentation changes (it is part of the cache key)
+# flite's built-in voices (speakers; "kal" and "kal16" are one speaker, two synthesizers) and the
+# share of speech clips it speaks; its speakers are split between train, val and test like VARIANTS.
+FLITE_VOICES = {"kal": ("kal", "kal16"), "awb": ("awb",), "rms": ("rms",), "slt": ("slt",)}
+FLITE_SHARE = 0.3
+# The held-out flite speaker is one of the men: slt, flite's only woman, always trains (without
+# her the models heard no natural-sounding female voice and mislabelled TFLM's real "yes").
+FLITE_TEST_SPEAKERS = ("awb", "kal", "rms")
+NOISES = ("none", "white", "pink", "brown", "hum", "hiss", "babble")
+SILENCE_NOISES = ("white", "pink", "brown", "hum", "hiss", "mixed", "quiet")
+GENERATOR_VERSION = 3  # bump when the synthesis or augmentation changes (it is part of the cache key)
 _INSTALL = "install espeak-ng: apt-get install espeak-ng"
+_INSTALL_FLITE = "install flite: apt-get install flite"
 
 
 @dataclass
@@ -138,10 +153,10 @@ def espeak_version() -> str:
 
 
 def parse_wav_bytes(data: bytes) -> tuple[np.ndarray, int]:
-    """int16 mono samples and rate of a 16-bit PCM RIFF stream; tolerates the unknown (0x7fff...)
-    chunk sizes espeak-ng writes to a pipe by reading the data chunk to the end."""
+    """int16 mono samples and rate of a 16-bit PCM RIFF stream from a speech engine; tolerates
+    the unknown (0x7fff...) chunk sizes espeak-ng writes to a pipe by reading the data chunk to the end."""
     if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
-        raise PicomlError("espeak-ng did not produce a RIFF/WAVE stream")
+        raise PicomlError("the speech engine did not produce a RIFF/WAVE stream")
     pos, rate, fmt = 12, 0, None
     while pos + 8 <= len(data):
         cid, size = data[pos:pos + 4], int.from_bytes(data[pos + 4:pos + 8], "little")
@@ -152,11 +167,11 @@ def parse_wav_bytes(data: bytes) -> tuple[np.ndarray, int]:
             rate = int.from_bytes(body[4:8], "little")
         elif cid == b"data":
             if fmt != (1, 1, 16):
-                raise PicomlError(f"espeak-ng wrote (format, channels, bits) = {fmt}; expected 16-bit mono PCM")
+                raise PicomlError(f"the speech engine wrote (format, channels, bits) = {fmt}; expected 16-bit mono PCM")
             raw = data[pos + 8:]
             return np.frombuffer(raw[:len(raw) // 2 * 2], "<i2").astype(np.int16), rate
         pos += 8 + size + (size & 1)
-    raise PicomlError("espeak-ng's wav stream has no data chunk")
+    raise PicomlError("the speech engine's wav stream has no data chunk")
 
 
 def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
@@ -198,15 +213,51 @@ def synthesize(word: str, voice: str, variant: str, pitch: int, speed: int) -> n
     return trim(resample(samples, rate, SAMPLE_RATE))
 
 
+def flite_version() -> str:
+    """flite's version line; a PicomlError saying how to install it when it is missing."""
+    exe = shutil.which("flite")
+    if exe is None:
+        raise PicomlError(f"the synthetic speech dataset needs the flite program: {_INSTALL_FLITE}")
+    r = subprocess.run([exe, "--version"], capture_output=True, text=True)   # exits 1 after printing it
+    found = re.search(r"version:\s*(\S+)", r.stdout + r.stderr)
+    if found is None:
+        raise PicomlError(f"flite --version printed no version ({(r.stdout + r.stderr).strip()}): {_INSTALL_FLITE}")
+    return found.group(1)
+
+
+def synthesize_flite(word: str, voice: str, f0: int, stretch: int) -> np.ndarray:
+    """One trimmed utterance at 16 kHz (float64, int16 scale) from flite's ``voice`` with its
+    mean F0 at ``f0`` Hz and durations stretched by ``stretch`` percent."""
+    exe = shutil.which("flite")
+    if exe is None:
+        raise PicomlError(f"the synthetic speech dataset needs the flite program: {_INSTALL_FLITE}")
+    with tempfile.TemporaryDirectory(prefix="picoml-flite-") as d:
+        path = os.path.join(d, "u.wav")
+        cmd = [exe, "-voice", voice, "--setf", f"int_f0_target_mean={int(f0)}", "--setf",
+               f"duration_stretch={int(stretch) / 100:.2f}", "-t", word, "-o", path]
+        r = subprocess.run(cmd, capture_output=True)
+        if r.returncode != 0 or not os.path.exists(path):
+            raise PicomlError(f"flite failed ({' '.join(cmd)}): {r.stderr.decode(errors='replace').strip()}")
+        with open(path, "rb") as f:
+            samples, rate = parse_wav_bytes(f.read())
+    return trim(resample(samples, rate, SAMPLE_RATE))
+
+
 # -- augmentation ---------------------------------------------------------------------------
 
 def colored_noise(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Unit-RMS noise: white, pink (1/f power), brown (1/f^2) or mains hum (50/60 Hz and harmonics)."""
+    """Unit-RMS noise: white, pink (1/f power), brown (1/f^2), hiss (white through a 4th-order
+    high-pass at 3-6 kHz: the self-noise of a cheap microphone, which in TFLM's recordings shows
+    in the top filter-bank channels only) or mains hum (50/60 Hz and harmonics)."""
     if kind == "hum":
         t = np.arange(n) / SAMPLE_RATE
         f0 = 50.0 if rng.random() < 0.5 else 60.0
         x = sum(rng.uniform(0.1, 1.0) / h * np.sin(2 * np.pi * f0 * h * t + rng.uniform(0, 2 * np.pi))
                 for h in range(1, 6)) + 0.05 * rng.standard_normal(n)
+    elif kind == "hiss":
+        f = np.fft.rfftfreq(n, 1 / SAMPLE_RATE)
+        fc = rng.uniform(3000, 6000)
+        x = np.fft.irfft(np.fft.rfft(rng.standard_normal(n)) / np.sqrt(1 + (fc / np.maximum(f, 1.0)) ** 8), n)
     else:
         x = rng.standard_normal(n)
         power = {"white": 0.0, "pink": 1.0, "brown": 2.0}.get(kind)
@@ -236,10 +287,11 @@ def render(clip: dict, speech: Optional[np.ndarray], babble: list[np.ndarray], r
     """The int16 [16000] clip described by a manifest entry (see :func:`plan`)."""
     out = np.zeros(CLIP_SAMPLES)
     if speech is None:  # silence: background only, at an absolute level
-        kinds = (rng.choice(["white", "pink", "brown", "hum"], 2, replace=False) if clip["noise"] == "mixed"
+        kinds = (rng.choice(["white", "pink", "brown", "hum", "hiss"], 2, replace=False) if clip["noise"] == "mixed"
                  else ["white"] if clip["noise"] == "quiet" else [clip["noise"]])
         noise = sum(colored_noise(str(k), CLIP_SAMPLES, rng) for k in kinds)
-        level = clip["level_db"] if clip["noise"] != "quiet" else -85.0
+        level = (clip["level_db"] if clip["noise"] not in ("quiet", "hiss") else
+                 -85.0 if clip["noise"] == "quiet" else clip["level_db"] - 25)   # hiss: -90..-50 dBFS
         out += noise / np.sqrt(np.mean(noise ** 2)) * 32767 * 10 ** (level / 20)
     else:
         s = speech[:CLIP_SAMPLES]
@@ -276,15 +328,39 @@ def split_counts(n_per_class: int) -> dict[str, int]:
 
 
 def split_variants(seed: int) -> dict[str, tuple[str, ...]]:
-    """Speaker variants of each split (15% val, 15% test): disjoint, fixed by the seed."""
+    """Speakers of each split, disjoint and fixed by the seed: espeak-ng variants (15% val,
+    15% test, the rest train) followed by flite speakers (one of ``FLITE_TEST_SPEAKERS`` for
+    test, the rest for train: there are only four)."""
     order = [VARIANTS[i] for i in np.random.default_rng([seed, 1]).permutation(len(VARIANTS))]
     k = int(round(0.15 * len(VARIANTS)))
-    return {"test": tuple(order[:k]), "val": tuple(order[k:2 * k]), "train": tuple(order[2 * k:])}
+    held = FLITE_TEST_SPEAKERS[int(np.random.default_rng([seed, 5]).integers(len(FLITE_TEST_SPEAKERS)))]
+    fl = [held] + [v for v in sorted(FLITE_VOICES) if v != held]
+    return {"test": tuple(order[:k] + fl[:1]), "val": tuple(order[k:2 * k]), "train": tuple(order[2 * k:] + fl[1:])}
+
+
+# F0 ranges (Hz) of flite's speakers: slt is a woman, the others are men.
+_FLITE_F0 = {"kal": (80, 170), "awb": (80, 170), "rms": (75, 160), "slt": (140, 260)}
+
+
+def _voice(rng: np.random.Generator, speakers: tuple[str, ...]) -> dict:
+    """Engine, voice, speaker, pitch and speed of one utterance by a speaker of ``speakers``:
+    flite (with probability ``FLITE_SHARE`` when the split has flite speakers: ``pitch`` is the
+    mean F0 in Hz, ``speed`` the duration stretch in percent) or espeak-ng (``pitch`` and
+    ``speed`` are espeak-ng's ``-p`` and ``-s``)."""
+    flite = [v for v in speakers if v in FLITE_VOICES]
+    espeak = [v for v in speakers if v not in FLITE_VOICES]
+    if flite and rng.random() < FLITE_SHARE:
+        speaker = str(rng.choice(flite))
+        lo, hi = _FLITE_F0[speaker]
+        return {"engine": "flite", "voice": "flite-" + str(rng.choice(FLITE_VOICES[speaker])), "variant": speaker,
+                "pitch": int(rng.integers(lo, hi + 1)), "speed": int(rng.integers(80, 161))}
+    return {"engine": "espeak-ng", "voice": str(rng.choice(BASE_VOICES)), "variant": str(rng.choice(espeak)),
+            "pitch": int(rng.integers(20, 81)), "speed": int(rng.integers(120, 201))}
 
 
 def plan(n_per_class: int, seed: int) -> dict[str, list[dict]]:
-    """Every clip's parameters (the manifest entries), drawn from ``seed``: word, voice,
-    variant, pitch, speed, peak level, time shift, noise and SNR, reverb."""
+    """Every clip's parameters (the manifest entries), drawn from ``seed``: word, engine,
+    voice, speaker variant, pitch, speed, peak level, time shift, noise and SNR, reverb."""
     rng = np.random.default_rng([seed, 2])
     variants, counts = split_variants(seed), split_counts(n_per_class)
     out = {}
@@ -301,8 +377,7 @@ def plan(n_per_class: int, seed: int) -> dict[str, list[dict]]:
                 snr = rng.uniform(15, 40) if noise == "babble" else rng.uniform(5, 40)  # babble stays in the back
                 clips.append({
                     "label": label, "word": label if label in KEYWORDS else str(rng.choice(UNKNOWN_WORDS)),
-                    "voice": str(rng.choice(BASE_VOICES)), "variant": str(rng.choice(variants[split])),
-                    "pitch": int(rng.integers(20, 81)), "speed": int(rng.integers(120, 201)),
+                    **_voice(rng, variants[split]),
                     "peak_db": round(float(rng.uniform(-24, -1)), 2), "shift": round(float(rng.random()), 4),
                     "noise": noise, "snr_db": round(float(snr), 2),
                     "rt60": rt60, "wet": round(float(rng.uniform(0.2, 0.6)), 3) if rt60 else 0.0})
@@ -314,6 +389,14 @@ def _utterance_key(clip: dict) -> tuple:
     return clip["word"], clip["voice"], clip["variant"], clip["pitch"], clip["speed"]
 
 
+def _synthesize(key: tuple) -> np.ndarray:
+    """The utterance of an ``_utterance_key`` from the engine its voice names."""
+    word, voice, variant, pitch, speed = key
+    if voice.startswith("flite-"):
+        return synthesize_flite(word, voice[len("flite-"):], pitch, speed)
+    return synthesize(word, voice, variant, pitch, speed)
+
+
 def _speaker(clip: dict) -> str:
     return f"{clip['voice']}+{clip['variant']}" if "variant" in clip else "noise"
 
@@ -321,7 +404,7 @@ def _speaker(clip: dict) -> str:
 def _generate(clips: dict[str, list[dict]], seed: int, workers: int) -> dict[str, SpeechSplit]:
     keys = sorted({_utterance_key(c) for split in clips.values() for c in split if "word" in c})
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        utterances = dict(zip(keys, pool.map(lambda k: synthesize(*k), keys)))
+        utterances = dict(zip(keys, pool.map(_synthesize, keys)))
     out = {}
     for si, split in enumerate(SPLITS):
         own = sorted({_utterance_key(c) for c in clips[split] if "word" in c})
@@ -363,19 +446,20 @@ def make_dataset(n_per_class: int = 500, seed: int = 0, cache_dir: Optional[Unio
                  workers: Optional[int] = None) -> SpeechDataset:
     """The synthetic keyword dataset: ``n_per_class`` clips of each of ``LABELS`` (80% train,
     10% val, 10% test, speakers disjoint between splits), generated once and then read from
-    the cache (``cache_dir`` or :func:`default_cache_root`). Needs espeak-ng to generate."""
+    the cache (``cache_dir`` or :func:`default_cache_root`). Needs espeak-ng and flite to generate."""
     if not isinstance(n_per_class, (int, np.integer)) or isinstance(n_per_class, bool):
         raise InputError(f"n_per_class must be an int, got {n_per_class!r}")
     split_counts(int(n_per_class))
     root = Path(cache_dir) if cache_dir is not None else default_cache_root()
     params = {"generator": GENERATOR_VERSION, "n_per_class": int(n_per_class), "seed": int(seed),
               "labels": LABELS, "unknown_words": UNKNOWN_WORDS, "voices": BASE_VOICES, "variants": VARIANTS,
+              "flite_voices": FLITE_VOICES, "flite_share": FLITE_SHARE, "flite_test": FLITE_TEST_SPEAKERS,
               "sample_rate": SAMPLE_RATE}
     folder = root / hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
     if (folder / "manifest.json").exists():
         manifest = json.loads((folder / "manifest.json").read_text())
         return SpeechDataset(**_load(folder), key=folder.name, cache_root=root, manifest=manifest)
-    params["espeak"] = espeak_version()
+    params["espeak"], params["flite"] = espeak_version(), flite_version()
     clips = plan(int(n_per_class), int(seed))
     splits = _generate(clips, int(seed), workers or max(1, min(4, os.cpu_count() or 1)))
     manifest = {"params": params, "split_variants": split_variants(int(seed)),
@@ -532,7 +616,7 @@ def label_names(indices: Iterable[int]) -> list[str]:
 
 # -- audio-level augmentation ("another microphone, room and speaker") -----------------------
 
-AUGMENT_VERSION = 2  # bump when augment_clip changes (part of the augmented-feature cache key)
+AUGMENT_VERSION = 3  # bump when augment_clip changes (part of the augmented-feature cache key)
 
 
 def _stretch(x: np.ndarray, factor: float) -> np.ndarray:
@@ -553,16 +637,26 @@ def _stretch(x: np.ndarray, factor: float) -> np.ndarray:
 
 
 def _event(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A short extraneous sound (breath, lip smack, handling noise: a burst of low-passed or
-    band-passed noise, 40-250 ms, Hann envelope) 6-30 dB below the clip's peak at a random
-    time. Real recordings have them around the word (TFLM's yes_1000ms.wav has one 20 dB below
-    the word, 100 ms before it) and PCAN, starting from an empty noise estimate, makes them
-    as bright as the word in the features."""
-    n = int(rng.integers(640, 4000))
-    burst = np.fft.rfft(rng.standard_normal(n))
-    f = np.fft.rfftfreq(n, 1 / SAMPLE_RATE)
-    fc = np.exp(rng.uniform(np.log(150), np.log(4000)))
-    burst = np.fft.irfft(burst * np.exp(-0.5 * (np.log2(np.maximum(f, 1.0) / fc) / rng.uniform(0.5, 2.0)) ** 2), n)
+    """A short extraneous sound 6-30 dB below the clip's peak at a random time: half the time
+    a burst of band-passed noise (breath, lip smack, handling noise; 40-250 ms), half the time
+    a voiced murmur (a glottal-like harmonic series at 80-260 Hz gliding a little, low-passed
+    at 600-3000 Hz, 80-350 ms: an "uh", a hum, another voice). Both have a Hann envelope. Real
+    recordings have them around the word (TFLM's yes_1000ms.wav has a voiced sound 150-300 Hz,
+    22 dB below the word, 200 ms before it) and PCAN, starting from an empty noise estimate,
+    makes them as bright as the word in the features."""
+    if rng.random() < 0.5:
+        n = int(rng.integers(640, 4000))
+        burst = np.fft.rfft(rng.standard_normal(n))
+        f = np.fft.rfftfreq(n, 1 / SAMPLE_RATE)
+        fc = np.exp(rng.uniform(np.log(150), np.log(4000)))
+        burst = np.fft.irfft(burst * np.exp(-0.5 * (np.log2(np.maximum(f, 1.0) / fc) / rng.uniform(0.5, 2.0)) ** 2),
+                             n)
+    else:
+        n = int(rng.integers(1280, 5600))
+        f0 = rng.uniform(80, 260) * np.exp(np.linspace(0, rng.uniform(-0.2, 0.2), n))
+        phase = 2 * np.pi * np.cumsum(f0) / SAMPLE_RATE
+        lp = rng.uniform(600, 3000)
+        burst = sum(np.sin(h * phase) / h / (1 + (h * f0 / lp) ** 2) for h in range(1, int(4000 // 80) + 1))
     burst *= np.hanning(n)
     peak = np.max(np.abs(x)) if np.any(x) else 3000.0
     burst *= peak * 10 ** (-rng.uniform(6, 30) / 20) / max(np.max(np.abs(burst)), 1e-12)
@@ -572,16 +666,47 @@ def _event(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def augment_clip(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One int16 [16000] clip as another device might record it: 0-2 extraneous sounds
-    (:func:`_event`), a speed change (duration
+def _nearby_speech(x: np.ndarray, donor: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A piece (80-250 ms around its loudest point) of another clip's speech, 8-30 dB below
+    ``x``'s peak, placed 40-300 ms before or after ``x``'s loud part (10 ms blocks within 15 dB
+    of the peak; at the roomier edge of the clip when that does not fit): a neighbouring
+    syllable, someone else talking. The label stays the word's: the keyword decides, not what
+    is said around it (TFLM's real "yes" has a voiced sound 200 ms before the word, which made
+    models trained without this call it "unknown")."""
+    d = np.asarray(donor, np.float64)
+    if not np.any(x) or not np.any(d):
+        return np.zeros(x.size)
+    n = int(rng.integers(1280, 4000))
+    centre = int(np.argmax(np.convolve(d ** 2, np.ones(640), "same")))
+    piece = d[max(0, centre - n // 2):max(0, centre - n // 2) + n]
+    piece = piece * np.hanning(piece.size)
+    blocks = np.sqrt(np.mean(x[:x.size // 160 * 160].reshape(-1, 160) ** 2, axis=1))
+    loud = np.flatnonzero(blocks > blocks.max() * 10 ** (-15 / 20))
+    gap = int(rng.integers(640, 4800))
+    options = [at for at in (loud[0] * 160 - gap - piece.size, (loud[-1] + 1) * 160 + gap)
+               if 0 <= at <= x.size - piece.size]
+    if options:
+        at = options[int(rng.integers(len(options)))]
+    else:  # no room at that gap: at the edge with more room (closer to, or over, the word)
+        at = 0 if loud[0] > x.size // 160 - 1 - loud[-1] else x.size - piece.size
+    out = np.zeros(x.size)
+    out[at:at + piece.size] = piece * np.max(np.abs(x)) * 10 ** (-rng.uniform(8, 30) / 20) / np.max(np.abs(piece))
+    return out
+
+
+def augment_clip(audio: np.ndarray, rng: np.random.Generator, donor: Optional[np.ndarray] = None) -> np.ndarray:
+    """One int16 [16000] clip as another device might record it: with a ``donor`` clip (another
+    word), half the time a piece of it next to the word (:func:`_nearby_speech`); 0-2
+    extraneous sounds (:func:`_event`; at least one in 80% of the clips), a speed change (duration
     x0.8-1.35, pitch with it), a random microphone/room frequency response (spectral tilt of
     -6..+4 dB/octave around 1 kHz, a high-pass at 50-400 Hz and a low-pass at 3.4-8 kHz, two
     random +-6 dB bumps), a random level (peak -30..-1 dBFS) and a little self-noise of the
-    microphone (white or pink, -80..-50 dBFS). Espeak-ng's voices are clean, band-unlimited
+    microphone (white, pink or high-frequency hiss, -80..-50 dBFS). Espeak-ng's voices are clean, band-unlimited
     and short; real recordings are none of these (see ``picoml.kws``'s measurements)."""
     x = np.asarray(audio, np.float64)
-    for _ in range(int(rng.integers(0, 3))):
+    if donor is not None and rng.random() < 0.5:
+        x = x + _nearby_speech(x, donor, rng)
+    for _ in range(int(rng.choice(3, p=[0.2, 0.5, 0.3]))):
         x = x + _event(x, rng)
     if rng.random() < 0.8:
         x = _stretch(x, float(np.exp(rng.uniform(np.log(0.8), np.log(1.35)))))
@@ -596,16 +721,17 @@ def augment_clip(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     peak = np.max(np.abs(x))
     if peak > 0:
         x *= 32767 * 10 ** (rng.uniform(-30, -1) / 20) / peak
-    hiss = colored_noise(str(rng.choice(["white", "pink"])), x.size, rng)
+    hiss = colored_noise(str(rng.choice(["white", "pink", "hiss"])), x.size, rng)
     x += hiss * 32767 * 10 ** (rng.uniform(-80, -50) / 20)
     return np.clip(np.rint(x), -32768, 32767).astype(np.int16)
 
 
 def augmented_features(dataset: SpeechDataset, copies: int = 2, seed: int = 0, split: str = "train"
                        ) -> FeatureSplit:
-    """micro_speech features of ``copies`` augmented versions (:func:`augment_clip`) of every
-    clip of ``split``, [copies * N, 49, 40] int8 (copy-major), labels repeated; deterministic
-    from ``seed`` and cached like :func:`features`."""
+    """micro_speech features of ``copies`` augmented versions (:func:`augment_clip`, donors of
+    nearby speech drawn from the split's "unknown" clips) of every clip of ``split``,
+    [copies * N, 49, 40] int8 (copy-major), labels repeated; deterministic from ``seed`` and
+    cached like :func:`features`."""
     if split not in SPLITS:
         raise InputError(f"split must be one of {SPLITS}, got '{split}'")
     if not isinstance(copies, (int, np.integer)) or copies < 1:
@@ -616,9 +742,13 @@ def augmented_features(dataset: SpeechDataset, copies: int = 2, seed: int = 0, s
         with np.load(path) as z:
             return FeatureSplit(z["x"], z["y"])
     src = dataset.splits()[split]
+    unknown = np.flatnonzero(src.labels == LABELS.index("unknown"))   # donors of nearby speech
     xs = []
     for c in range(int(copies)):
-        audio = np.stack([augment_clip(a, np.random.default_rng([seed, 4, c, i])) for i, a in enumerate(src.audio)])
+        rng = np.random.default_rng([seed, 6, c])
+        donors = rng.choice(unknown, len(src.labels)) if unknown.size else [None] * len(src.labels)
+        audio = np.stack([augment_clip(a, np.random.default_rng([seed, 4, c, i]), None if d is None else src.audio[d])
+                          for i, (a, d) in enumerate(zip(src.audio, donors))])
         xs.append(clip_features(audio) if len(audio) else np.zeros((0, 49, 40), np.int8))
     out = FeatureSplit(np.concatenate(xs), np.tile(src.labels, int(copies)))
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,8 @@ from picoml.errors import InputError
 from picoml.ir import Graph
 from picoml.kws.models import CHANNELS, FEATURE_SCALE, FEATURE_ZERO_POINT, FRAMES
 
-__all__ = ["REAL_CLIPS", "accuracy", "convert", "feature_input", "label_clip", "probabilities", "real_features"]
+__all__ = ["REAL_CLIPS", "REAL_SHIFTS", "accuracy", "convert", "feature_input", "label_clip", "probabilities",
+           "real_features"]
 
 REAL_CLIPS = {"yes": "yes_1000ms.wav", "no": "no_1000ms.wav"}  # TFLM's micro_speech test recordings
 Runner = Callable[[list[np.ndarray]], list[np.ndarray]]
@@ -67,9 +68,19 @@ def accuracy(run: Runner, graph: Graph, q: np.ndarray, y: np.ndarray) -> tuple[f
     return float(np.mean(pred == np.asarray(y))), pred
 
 
-def real_features(folder: Union[str, Path]) -> dict[str, np.ndarray]:
-    """picoml's frontend features of TFLM's yes/no recordings in ``folder``."""
-    return {word: micro_speech_features(read_wav(Path(folder) / f)) for word, f in REAL_CLIPS.items()}
+REAL_SHIFTS = (-4, 0, 4)  # frames (20 ms) the recordings are moved by in the check
+
+
+def real_features(folder: Union[str, Path], shifts: tuple[int, ...] = REAL_SHIFTS) -> dict[str, dict[int, np.ndarray]]:
+    """picoml's frontend features of TFLM's yes/no recordings in ``folder``, each recording
+    rotated by ``shifts`` frames (``np.roll`` of the audio by 320 samples a frame: the word
+    moves and the clip's own background fills the gap; the frontend starts fresh each time),
+    ``{word: {shift: [49, 40] int8}}``. One good window position could be luck; three are not."""
+    out = {}
+    for word, f in REAL_CLIPS.items():
+        audio = read_wav(Path(folder) / f)
+        out[word] = {int(k): micro_speech_features(np.roll(audio, int(k) * 320)) for k in shifts}
+    return out
 
 
 def label_clip(run: Runner, graph: Graph, q: np.ndarray, labels: tuple[str, ...]) -> dict[str, Any]:

@@ -12,9 +12,9 @@ __all__ = ["ACCURACY", "LOAD", "REAL", "markdown_table", "rows", "write_report"]
 ACCURACY = [("model", "model", "{}"), ("PyTorch float", "torch_float", "{:.1%}"),
             ("PyTorch int8/binary (QAT)", "torch_quantized", "{:.1%}"), ("compiled C (host)", "c_accuracy", "{:.1%}"),
             ("C = PyTorch", "c_vs_torch", "{:.1%}"), ("test clips", "test_clips", "{:,}")]
-REAL = [("model", "model", "{}"), ("yes_1000ms: host", "yes_host", "{}"), ("yes: M4", "yes_m4", "{}"),
-        ("P(yes)", "p_yes", "{:.3f}"), ("no_1000ms: host", "no_host", "{}"), ("no: M4", "no_m4", "{}"),
-        ("P(no)", "p_no", "{:.3f}"), ("both right", "ok", "{}")]
+REAL = [("model", "model", "{}"), ("yes_1000ms -4/0/+4: host", "yes_host", "{}"), ("yes: M4", "yes_m4", "{}"),
+        ("min P(yes)", "p_yes", "{:.3f}"), ("no_1000ms -4/0/+4: host", "no_host", "{}"), ("no: M4", "no_m4", "{}"),
+        ("min P(no)", "p_no", "{:.3f}"), ("all right", "ok", "{}")]
 LOAD = [("model", "model", "{}"), ("MACs", "macs", "{:,}"), ("cycles/inference", "model_cycles_per_inference", "{:,}"),
         ("inferences/s", "inferences_per_s", "{:.0f}"), ("frontend Mcycles/s", "frontend_mcycles", "{:.2f}"),
         ("model Mcycles/s", "model_mcycles", "{:.2f}"), ("CPU load %", "cpu_load_percent", "{:.1f}"),

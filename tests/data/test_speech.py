@@ -1,4 +1,4 @@
-"""The synthetic keyword dataset (espeak-ng) and the Speech Commands folder loader."""
+"""The synthetic keyword dataset (espeak-ng and flite) and the Speech Commands folder loader."""
 import shutil
 import time
 import wave
@@ -12,22 +12,32 @@ from picoml.data.speech import (CLIP_SAMPLES, LABELS, MICRO_SPEECH_LABELS, featu
                                 make_dataset, to_micro_speech)
 from picoml.errors import InputError, PicomlError
 
-needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
-                                  reason="install espeak-ng: apt-get install espeak-ng")
+_ENGINES_MISSING = [name for name in ("espeak-ng", "flite") if shutil.which(name) is None]
+needs_espeak = pytest.mark.skipif(bool(_ENGINES_MISSING),
+                                  reason=f"install the speech engines: apt-get install {' '.join(_ENGINES_MISSING)}")
 
 
 @pytest.fixture(scope="module")
 def small():
     """10 clips per class in the default cache: generated once (about 3 s), then read back."""
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("install espeak-ng: apt-get install espeak-ng")
+    if _ENGINES_MISSING:
+        pytest.skip(f"install the speech engines: apt-get install {' '.join(_ENGINES_MISSING)}")
     return make_dataset(n_per_class=10, seed=0)
 
 
-def test_missing_espeak_is_explained(tmp_path, monkeypatch):
-    monkeypatch.setattr(speech.shutil, "which", lambda name: None)
-    with pytest.raises(PicomlError, match="apt-get install espeak-ng"):
+@pytest.mark.parametrize("engine", ["espeak-ng", "flite"])
+def test_missing_engine_is_explained(tmp_path, monkeypatch, engine):
+    which = shutil.which
+    monkeypatch.setattr(speech.shutil, "which", lambda name: None if name == engine else which(name))
+    if engine == "flite" and which("espeak-ng") is None:
+        pytest.skip("espeak-ng is missing too")
+    with pytest.raises(PicomlError, match=f"apt-get install {engine}"):
         make_dataset(n_per_class=3, cache_dir=tmp_path)
+
+
+def test_unknown_words_are_not_keywords_in_disguise():
+    """"know" is "no"; one-consonant neighbours of a keyword would teach that the keyword is unknown."""
+    assert not set(speech.UNKNOWN_WORDS) & {"know", "yet", "dawn", "top", *speech.KEYWORDS}
 
 
 def test_label_mapping():
@@ -62,6 +72,10 @@ def test_generation_is_cached_deterministic_and_split_by_voice(tmp_path):
     voices = {k: {v.split("+")[1] for v in s.speakers if v != "noise"} for k, s in a.splits().items()}
     assert not voices["train"] & voices["test"] and not voices["train"] & voices["val"]
     assert not voices["val"] & voices["test"]
+    split = speech.split_variants(5)   # the speakers of both engines are split
+    flite = {k: set(v) & set(speech.FLITE_VOICES) for k, v in split.items()}
+    assert len(flite["test"]) == 1 and len(flite["train"]) == len(speech.FLITE_VOICES) - 1 and not flite["val"]
+    assert all(not set(split[x]) & set(split[y]) for x, y in (("train", "test"), ("train", "val"), ("val", "test")))
     t = time.perf_counter()
     again = make_dataset(n_per_class=3, seed=5, cache_dir=tmp_path / "a")
     assert time.perf_counter() - t < 1.0
@@ -88,6 +102,27 @@ def test_clips_look_like_speech_commands(small):
     assert {c["noise"] for c in clips} == set(speech.NOISES)
     assert any(c["rt60"] > 0 for c in clips) and any(c["rt60"] == 0 for c in clips)
     assert len({(c["voice"], c["variant"]) for c in clips}) > 50
+    assert {c["engine"] for c in clips} == {"espeak-ng", "flite"}
+    for c in clips:  # flite speakers stay in their split
+        if c["engine"] == "flite":
+            split = next(k for k, v in small.manifest["clips"].items() if c in v)
+            assert c["variant"] in small.manifest["split_variants"][split]
+
+
+def test_flite_utterance():
+    """flite speaks at the F0 asked for (autocorrelation pitch of the loudest 40 ms) and
+    stretches durations."""
+    if shutil.which("flite") is None:
+        pytest.skip("install flite: apt-get install flite")
+    for f0 in (90, 200):
+        x = speech.synthesize_flite("no", "awb", f0, 100)
+        i = int(np.argmax(np.convolve(x ** 2, np.ones(640), "same")))
+        seg = x[i - 320:i + 320]
+        r = np.correlate(seg, seg, "full")[639:]
+        lag = int(np.argmax(r[40:400])) + 40
+        assert abs(16000 / lag - f0) < 0.1 * f0
+    slow, normal = speech.synthesize_flite("yes", "slt", 180, 150), speech.synthesize_flite("yes", "slt", 180, 100)
+    assert slow.size > 1.3 * normal.size
 
 
 def test_features_are_cached_and_exact(small):
@@ -184,12 +219,28 @@ def test_augment_clip_is_seeded_and_changes_the_recording(small):
     assert s.shape == (CLIP_SAMPLES,) and abs(centre(s) - centre(a)) < 400
 
 
+def test_nearby_speech_sits_next_to_the_word():
+    """The donor's piece lands outside the word's loud part, 8-30 dB below its peak."""
+    rng = np.random.default_rng(0)
+    x = np.zeros(CLIP_SAMPLES)
+    x[7000:10000] = 8000 * np.sin(np.arange(3000) * 0.3)
+    donor = rng.standard_normal(CLIP_SAMPLES) * 1000
+    for seed in range(20):
+        piece = speech._nearby_speech(x, donor, np.random.default_rng(seed))
+        where = np.flatnonzero(piece)
+        assert where.size >= 1000 and (where[-1] < 7000 or where[0] >= 10000)
+        assert 8000 * 10 ** (-30 / 20) * 0.99 <= np.abs(piece).max() <= 8000 * 10 ** (-8 / 20) * 1.01
+    assert not np.any(speech._nearby_speech(np.zeros(CLIP_SAMPLES), donor, rng))
+
+
 def test_augmented_features_are_cached(small):
     f = speech.augmented_features(small, copies=2, seed=3)
     n = len(small.train)
     assert f.x.shape == (2 * n, 49, 40) and f.x.dtype == np.int8 and np.array_equal(f.y, np.tile(small.train.labels, 2))
-    i = 5  # copy 1 of clip 5 = the frontend on augment_clip with that clip's seed
-    want = micro_speech_features(speech.augment_clip(small.train.audio[i], np.random.default_rng([3, 4, 1, i])))
+    i = 5  # copy 1 of clip 5 = the frontend on augment_clip with that clip's seed and donor
+    unknown = np.flatnonzero(small.train.labels == LABELS.index("unknown"))
+    donor = small.train.audio[np.random.default_rng([3, 6, 1]).choice(unknown, n)[i]]
+    want = micro_speech_features(speech.augment_clip(small.train.audio[i], np.random.default_rng([3, 4, 1, i]), donor))
     assert np.array_equal(f.x[n + i], want)
     assert np.array_equal(speech.augmented_features(small, copies=2, seed=3).x, f.x)
     with pytest.raises(InputError):
