@@ -31,19 +31,9 @@ import picoml
 from picoml.errors import UnsupportedError
 from picoml.testing.opmodel import random_input
 from picoml.testing.peers import TflmModel
-from picoml.testing.real import real_path
+from picoml.testing.real import INT8_MODELS, real_path
 
-MODELS = [
-    "tflm/person_detection/person_detect.tflite",
-    "tflm/micro_speech/micro_speech_quantized.tflite",
-    "tflm/hello_world/hello_world_int8.tflite",
-    "mlperf_tiny/kws/kws_ref_model.tflite",
-    "mlperf_tiny/vww/vww_96_int8.tflite",
-    "mlperf_tiny/ic/pretrainedResnet_quant.tflite",
-    "mlperf_tiny/ad/ad01_int8.tflite",
-    "mlperf_tiny/sww/str_ww_ref_model.tflite",
-    "tflm/mobilenet_v2_pytorch/mobilenet_v2_quantized_1x3x224x224.tflite",
-]
+MODELS = INT8_MODELS
 Runner = Callable[[], Sequence[np.ndarray]]
 
 
