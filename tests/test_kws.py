@@ -67,6 +67,7 @@ def test_frontend_firmware_matches_numpy() -> None:
     load = cpu_load("m", fe, {"cycles": 1_200_000, "flash_bytes": 1, "sram_bytes": 2})
     assert load.inferences_per_s == 25
     assert load.cpu_load_percent == pytest.approx(100 * (fe.cycles_per_frame * 50 + 30e6) / 120e6)
+    assert load.max_inferences_per_s == pytest.approx((120e6 - fe.cycles_per_frame * 50) / 1_200_000)
 
 
 def test_reduced_pipeline_writes_report(tmp_path) -> None:
@@ -96,13 +97,11 @@ def test_reduced_pipeline_writes_report(tmp_path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="not reached yet: with flite, nearby-speech augmentation and width 0.5 the int8 PyTorch QAT "
-                          "model labels real yes/no right at shifts -4/0 for seeds 0 and 2 but yes at +4 is "
-                          "unknown (P(yes) 0.50/0.48); not yet measured in the compiled C", strict=False)
 def test_trained_model_labels_real_recordings(tmp_path) -> None:
-    """The default int8 and binary models, trained on synthetic voices only, label TFLM's real
-    yes/no recordings right at time shifts of -4, 0 and +4 frames, in the compiled C on the host
-    and in the Cortex-M4 emulator (``make demo-kws`` at its defaults)."""
+    """The default int8 DS-CNN, trained on synthetic voices only, labels TFLM's real yes/no
+    recordings right at time shifts of -4, 0 and +4 frames, in the compiled C on the host and in
+    the Cortex-M4 emulator (``make demo-kws`` at its defaults, ~5 minutes on 2 cores). The
+    binary model is not held to this (see the README)."""
     _tools_or_skip()
     if real_dir() is None:
         pytest.skip("../shared/real not present: TFLM's micro_speech recordings")
@@ -110,11 +109,12 @@ def test_trained_model_labels_real_recordings(tmp_path) -> None:
 
     torch.set_num_threads(2)
     data = run(Settings(out=str(tmp_path), tflm_model=False))
-    for row in data["real"][:2]:
-        assert row["ok"], row
-        for word in ("yes", "no"):
-            assert row[f"{word}_host"] == row[f"{word}_m4"] == "/".join([word] * 3), row
-            assert row[f"p_{word}"] > 0.5, row
+    row = next(r for r in data["real"] if r["model"] == "DS-CNN int8")
+    assert row["ok"], row
+    for word in ("yes", "no"):
+        assert row[f"{word}_shifts"] == [-4, 0, 4], row
+        assert row[f"{word}_host"] == row[f"{word}_m4"] == "/".join([word] * 3), row
+        assert row[f"p_{word}"] > 0.5, row
 
 
 def test_real_features_are_shifted_recordings() -> None:
@@ -220,3 +220,25 @@ def test_stream_rejects_a_model_with_foreign_input() -> None:
     G.input_tensors = [T((1, 49, 10), 0.101715684)]
     with pytest.raises(InputError, match="1960|49 x 40"):
         check_stream_model(G)
+
+
+def test_word_head_trains_the_shared_features_and_detaches() -> None:
+    """The auxiliary 12-word head's loss reaches the model's own layers; after ``remove`` the
+    model's forward no longer feeds it."""
+    from picoml.kws.models import int8_ds_cnn
+    from picoml.kws.train import WordHead
+
+    torch.manual_seed(0)
+    model = int8_ds_cnn(4, 0.25)
+    head = WordHead(model)
+    x = torch.rand(3, 49, 40) * 10
+    model(x)
+    loss = head.loss(torch.tensor([0, 5, 11]), torch.ones(12))
+    loss.backward()
+    first = next(model.parameters())
+    assert torch.isfinite(loss) and first.grad is not None and float(first.grad.abs().sum()) > 0
+    assert head.linear.weight.grad is not None
+    head.remove()
+    model(x)
+    with pytest.raises(RuntimeError, match="forward first"):
+        head.loss(torch.tensor([0, 5, 11]), torch.ones(12))

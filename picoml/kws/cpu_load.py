@@ -133,6 +133,7 @@ class Load:
     model_cycles_per_s: float
     total_cycles_per_s: float
     cpu_load_percent: float
+    max_inferences_per_s: float     # the model's rate at which frontend + model take the whole CPU
     model_flash_bytes: int
     model_sram_bytes: int
     frontend_flash_bytes: int
@@ -150,6 +151,8 @@ def cpu_load(name: str, frontend: FrontendBench, model_bench: dict[str, Any],
     ips = inferences_per_second(config)
     mc = float(model_bench["cycles"]) * ips
     total = fe + mc
+    spare = clock_mhz * 1e6 - fe
     return Load(name, fe, int(model_bench["cycles"]), ips, mc, total, 100.0 * total / (clock_mhz * 1e6),
+                max(0.0, spare) / max(1, int(model_bench["cycles"])),
                 int(model_bench["flash_bytes"]), int(model_bench["sram_bytes"]), frontend.flash_bytes,
                 frontend.sram_bytes, float(clock_mhz))

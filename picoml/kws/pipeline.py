@@ -159,7 +159,9 @@ def run(s: Settings, con: Any = None) -> dict[str, Any]:
         f"per 20 ms frame (features identical to the NumPy frontend: {fe.matches_numpy}); its own firmware "
         f"(frontend + start-up) is {fe.flash_bytes:,} B flash and {fe.sram_bytes:,} B SRAM (incl. a 1 s audio buffer).",
         f"Model rate: the streaming detector's default (one inference every 2 frames = "
-        f"{inferences_per_second():.0f}/s). Model flash = code + weights; SRAM = arena + static data + measured stack.",
+        f"{inferences_per_second():.0f}/s); max inferences/s = the model rate at which the frontend and the model "
+        "take the whole CPU (above it the detector needs a longer stride, KwsConfig.stride_frames). Model flash = "
+        "code + weights; SRAM = arena + static data + measured stack.",
         "Accuracy: plain top-1 over the test clips; 'unknown' is 9 of the 12 source labels, so it dominates. "
         "TFLM's micro_speech was trained on real speech (Speech Commands), not on these synthetic voices.",
         "Real recordings: TFLM's yes_1000ms.wav / no_1000ms.wav rotated by -4, 0 and +4 frames (80 ms), features "

@@ -18,6 +18,7 @@ REAL = [("model", "model", "{}"), ("yes_1000ms -4/0/+4: host", "yes_host", "{}")
 LOAD = [("model", "model", "{}"), ("MACs", "macs", "{:,}"), ("cycles/inference", "model_cycles_per_inference", "{:,}"),
         ("inferences/s", "inferences_per_s", "{:.0f}"), ("frontend Mcycles/s", "frontend_mcycles", "{:.2f}"),
         ("model Mcycles/s", "model_mcycles", "{:.2f}"), ("CPU load %", "cpu_load_percent", "{:.1f}"),
+        ("max inferences/s", "max_inferences_per_s", "{:.1f}"),
         ("model flash B", "model_flash_bytes", "{:,}"), ("model SRAM B", "model_sram_bytes", "{:,}"),
         ("+frontend flash B", "frontend_flash_bytes", "{:,}"), ("+frontend SRAM B", "frontend_sram_bytes", "{:,}")]
 
