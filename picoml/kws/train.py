@@ -17,8 +17,9 @@ from relying on either.
 Float training also fits an auxiliary head on all 12 dataset labels (:class:`WordHead`), which
 is dropped afterwards. The defaults (width 0.5, 2 augmented copies, the word head) are the
 cheapest setting measured to label TFLM's real yes/no recordings right at time shifts of -4, 0
-and +4 frames (PyTorch QAT, seeds 0, 1 and 2; the compiled C of seed 0): without the word head
-or the audio copies, or at width 0.25, "yes" falls into "unknown" for some seeds or shifts.
+and +4 frames (the int8 model's compiled C on the host and the Cortex-M4 emulator, seeds 0, 1
+and 2): without the word head or the audio copies, or at width 0.25, "yes" falls into
+"unknown" for some seeds or shifts. The binary model does not reach it (see the README).
 
 int8: float training (Adam, cosine decay), then quantization-aware fine tuning with int8 fake
 quantizers (Adam at a small rate). Binary: Bop for the binary pointwise kernels and Adam for
