@@ -1,9 +1,11 @@
 """picoml keyword-spotting demo: synthetic speech to an always-on keyword spotter on a Cortex-M4.
 
-1. Data: the synthetic espeak-ng + flite dataset (``picoml.data.speech``; generated once, ~90 s, then
-   cached), micro_speech int8 features [49, 40], TFLM micro_speech's 4 labels (silence,
-   unknown, yes, no); voices split between train, validation and test.
-2. Training with rich progress bars: the zoo's DS-CNN (float, then int8 quantization-aware),
+1. Data: the synthetic espeak-ng + flite dataset (``picoml.data.speech``) and two audio-augmented
+   copies of its training clips (generated once, a few minutes, then cached), micro_speech int8
+   features [49, 40], TFLM micro_speech's 4 labels (silence, unknown, yes, no); voices split
+   between train, validation and test.
+2. Training with rich progress bars: the zoo's DS-CNN (float with an auxiliary 12-word head,
+   then int8 quantization-aware),
    and a binary DS-CNN (binary pointwise convolutions; Bop + Adam, then int8 QAT of the rest).
 3. Deployment: ``picoml.from_torch`` -> ``picoml.compile`` for the host and the Cortex-M4
    emulator; accuracy of the compiled C; TFLM's real yes/no recordings labelled by the C.
